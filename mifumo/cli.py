@@ -1,0 +1,250 @@
+"""The `mifumo` command.
+
+    mifumo serve       everything on one machine, embedded defaults (SQLite + private Redis)
+    mifumo web         the web server alone          } scale-out: configured by DATABASE_URL,
+    mifumo worker      a Celery worker               } REDIS_URL, CELERY_BROKER_URL and
+    mifumo scheduler   the Celery beat scheduler     } SECRET_KEY (MIFUMO_MODE=scale-out)
+    mifumo manage ...  Django's management commands
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mifumo.settings")
+    import django
+
+    django.setup()
+
+
+def web_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    return [
+        PYTHON, "-m", "gunicorn", "mifumo.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--timeout", "60",
+        "--graceful-timeout", "15",
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+    ]
+
+
+def worker_command(concurrency: int, extra: list[str]) -> list[str]:
+    return [
+        PYTHON, "-m", "celery", "-A", "mifumo", "worker",
+        "--loglevel", "INFO", "--concurrency", str(concurrency), *extra,
+    ]
+
+
+def scheduler_command(schedule_file: Path, extra: list[str]) -> list[str]:
+    return [
+        PYTHON, "-m", "celery", "-A", "mifumo", "beat",
+        "--loglevel", "INFO", "--schedule", str(schedule_file), "--pidfile=", *extra,
+    ]
+
+
+# --- mifumo serve -------------------------------------------------------------------------------
+
+
+def _ini_quote(argv: list[str]) -> str:
+    """One supervisord `command=` line: shell-style quoting, `%` escaped for its interpolation."""
+    import shlex
+
+    return " ".join(shlex.quote(arg) for arg in argv).replace("%", "%%")
+
+
+def _program(name: str, argv: list[str], *, priority: int, stop_wait: int) -> str:
+    return f"""
+[program:{name}]
+command={_ini_quote(argv)}
+priority={priority}
+autostart=true
+autorestart=true
+startsecs=1
+startretries=100
+stopsignal=TERM
+stopwaitsecs={stop_wait}
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+"""
+
+
+def supervisor_config(directory: Path, host: str, port: int, web_workers: int, private_redis: bool) -> str:
+    """The process tree of `mifumo serve`. supervisord restarts any child that dies, starts
+    them in priority order and stops them in reverse (Redis last), each with its whole group."""
+    from mifumo.embedded import redis_server_command
+
+    logs = directory / "logs"
+    logs.mkdir(exist_ok=True)
+    sections = [
+        f"""[supervisord]
+nodaemon=true
+logfile={str(logs / 'supervisord.log').replace('%', '%%')}
+logfile_maxbytes=5MB
+logfile_backups=2
+pidfile={str(directory / 'supervisord.pid').replace('%', '%%')}
+childlogdir={str(logs).replace('%', '%%')}
+loglevel=warn
+"""
+    ]
+    if private_redis:
+        sections.append(_program("redis", redis_server_command(directory), priority=10, stop_wait=10))
+    sections.append(_program("web", web_command(host, port, web_workers, 4), priority=20, stop_wait=20))
+    sections.append(_program("worker", worker_command(2, []), priority=20, stop_wait=45))
+    sections.append(
+        _program("scheduler", scheduler_command(directory / "celerybeat-schedule", []), priority=20, stop_wait=10)
+    )
+    announce = _program("announce", [PYTHON, "-m", "mifumo.cli", "_announce", _base_url(host, port)], priority=30, stop_wait=5)
+    # A one-shot helper: it prints the address once /healthz answers, then exits for good.
+    sections.append(announce.replace("autorestart=true", "autorestart=false").replace("startsecs=1", "startsecs=0"))
+    return "\n".join(sections)
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104 - display only
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}"
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(args: argparse.Namespace) -> int:
+    os.environ["MIFUMO_MODE"] = "embedded"
+    from mifumo.embedded import data_dir
+
+    directory = data_dir()
+    os.environ["MIFUMO_DATA_DIR"] = str(directory)
+    if not _port_is_free(args.host, args.port):
+        print(f"mifumo: {args.host}:{args.port} is in use; choose another with --port", file=sys.stderr)
+        return 2
+    _setup_django()
+    from django.core.management import call_command
+
+    print(f"Mifumo: data in {directory}; applying database migrations…", flush=True)
+    call_command("migrate", interactive=False, verbosity=0)
+    private_redis = not os.environ.get("REDIS_URL")
+    config_path = directory / "supervisord.conf"
+    config_path.write_text(
+        supervisor_config(directory, args.host, args.port, args.web_workers, private_redis)
+    )
+    print("Mifumo: starting the web server, worker and scheduler…", flush=True)
+    os.execv(PYTHON, [PYTHON, "-m", "supervisor.supervisord", "-n", "-c", str(config_path)])  # noqa: S606
+    return 0  # not reached
+
+
+def announce(base_url: str, timeout: float = 120.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    else:
+        print(f"Mifumo: {base_url}/healthz did not answer within {timeout:.0f}s", flush=True)
+        return 1
+    print(
+        f"""
+  Mifumo is ready at {base_url}/
+  API documentation:  {base_url}/api/docs/
+  Create the first account (your organisation and its admin):
+    curl -X POST {base_url}/api/auth/register/ -H 'Content-Type: application/json' \\
+      -d '{{"organization": "My School", "name": "Your Name", "email": "you@example.org", "password": "a long passphrase", "country": "TZ"}}'
+  Stop with Ctrl-C.
+""",
+        flush=True,
+    )
+    return 0
+
+
+# --- scale-out parts ---------------------------------------------------------------------------
+
+
+def _exec(argv: list[str]) -> int:
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # noqa: S606 - argv built by this module
+    return 0  # not reached
+
+
+def _scale_out_defaults() -> None:
+    os.environ.setdefault("MIFUMO_MODE", "scale-out")
+    # Fail here, with the variable's name, rather than inside a child process.
+    _setup_django()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mifumo", description="Bulk SMS and e-mail platform.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="run everything here on embedded defaults")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--web-workers", type=int, default=2)
+
+    web_parser = commands.add_parser("web", help="run the web server (scale-out)")
+    web_parser.add_argument("--host", default="127.0.0.1")
+    web_parser.add_argument("--port", type=int, default=8000)
+    web_parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    web_parser.add_argument("--threads", type=int, default=4)
+
+    worker_parser = commands.add_parser("worker", help="run a Celery worker (scale-out)")
+    worker_parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+
+    commands.add_parser("scheduler", help="run the Celery beat scheduler (scale-out; one only)")
+    commands.add_parser("manage", help="Django management commands", add_help=False)
+    announce_parser = commands.add_parser("_announce")
+    announce_parser.add_argument("base_url")
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "manage":
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mifumo.settings")
+        from django.core.management import execute_from_command_line
+
+        remainder = (argv if argv is not None else sys.argv[1:])[1:]
+        execute_from_command_line(["mifumo manage", *remainder])
+        return 0
+    if extra and args.command not in {"worker", "scheduler"}:
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "_announce":
+        return announce(args.base_url)
+    _scale_out_defaults()
+    if args.command == "web":
+        return _exec(web_command(args.host, args.port, args.workers, args.threads))
+    if args.command == "worker":
+        return _exec(worker_command(args.concurrency, extra))
+    from mifumo.embedded import data_dir
+
+    return _exec(scheduler_command(data_dir() / "celerybeat-schedule", extra))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

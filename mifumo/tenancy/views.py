@@ -1,0 +1,165 @@
+"""Auth endpoints: the fixed interface of ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from mifumo.tenancy import services
+from mifumo.tenancy.models import ApiKey, User
+from mifumo.tenancy.permissions import IsTenantAdmin
+from mifumo.tenancy.scoping import TenantScopedMixin
+from mifumo.tenancy.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    MeSerializer,
+    RegisterResponseSerializer,
+    RegisterSerializer,
+    TokenBlacklistSerializer,
+    TokenObtainPairSerializer,
+    UserCreateSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+from mifumo.tenancy.throttles import AuthThrottle
+
+
+class RegisterView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle]
+
+    @extend_schema(request=RegisterSerializer, responses={201: RegisterResponseSerializer})
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = services.tenant_register(
+            organization=data["organization"],
+            name=data["name"],
+            email=data["email"],
+            password=data["password"],
+            country=data["country"],
+            timezone_name=data.get("timezone"),
+        )
+        refresh = RefreshToken.for_user(user)
+        body = {
+            "tenant": user.membership.tenant,
+            "user": user,
+            "access": str(refresh.access_token),
+            "refresh": str(refresh),
+        }
+        return Response(RegisterResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(jwt_views.TokenObtainPairView):
+    serializer_class = TokenObtainPairSerializer
+    throttle_classes = [AuthThrottle]
+
+
+class TokenRefreshView(jwt_views.TokenRefreshView):
+    throttle_classes = [AuthThrottle]
+
+
+class LogoutView(jwt_views.TokenBlacklistView):
+    """Blacklist a refresh token: it can no longer be used to get access tokens."""
+
+    serializer_class = TokenBlacklistSerializer
+    throttle_classes = [AuthThrottle]
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        body = {
+            "user": request.user,
+            "tenant": request.tenant,
+            "role": request.role,
+            "auth": "api_key" if request.api_key else "jwt",
+        }
+        return Response(MeSerializer(body).data)
+
+
+class UserQuerysetMixin:
+    permission_classes = [IsTenantAdmin]
+
+    def get_queryset(self):
+        # Users are tenant-owned through their membership.
+        return (
+            User.objects.filter(membership__tenant=self.request.tenant)
+            .select_related("membership")
+            .order_by("date_joined", "email")
+        )
+
+
+class UserListView(UserQuerysetMixin, generics.ListAPIView):
+    """Admins list the organisation's users and add new ones."""
+
+    serializer_class = UserSerializer
+
+    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
+    def post(self, request):
+        serializer = UserCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_add(tenant=request.tenant, **serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailView(UserQuerysetMixin, generics.RetrieveAPIView):
+    """Admins change a user's name or role, and deactivate (DELETE) or reactivate them."""
+
+    serializer_class = UserSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
+    def patch(self, request, pk):
+        user = self.get_object()
+        serializer = UserUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update(
+            tenant=request.tenant, user_id=user.pk, **serializer.validated_data
+        )
+        return Response(UserSerializer(user).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        """Deactivate: the user keeps their history but can no longer sign in."""
+        user = self.get_object()
+        services.user_update(tenant=request.tenant, user_id=user.pk, is_active=False)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyListView(TenantScopedMixin, generics.ListAPIView):
+    permission_classes = [IsTenantAdmin]
+    serializer_class = ApiKeySerializer
+    queryset = ApiKey.objects.select_related("created_by")
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request):
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, plain = services.api_key_issue(
+            tenant=request.tenant, created_by=request.user, **serializer.validated_data
+        )
+        key.key = plain
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(TenantScopedMixin, generics.RetrieveAPIView):
+    permission_classes = [IsTenantAdmin]
+    serializer_class = ApiKeySerializer
+    queryset = ApiKey.objects.select_related("created_by")
+    http_method_names = ["get", "delete", "head", "options"]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        """Revoke the key: requests signed with it are refused from now on."""
+        services.api_key_revoke(key=get_object_or_404(self.get_queryset(), pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mifumo.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/auth/", include("mifumo.tenancy.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "mifumo.tenancy.errors.handler400"
+handler403 = "mifumo.tenancy.errors.handler403"
+handler404 = "mifumo.tenancy.errors.handler404"
+handler500 = "mifumo.tenancy.errors.handler500"

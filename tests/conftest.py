@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from mifumo.counters import shared_redis
+from mifumo.tenancy.models import Role
+from tests.factories import client_for, create_tenant, create_user
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """Every test starts with empty request logs (only Mifumo's keys: the broker may share the
+    Redis)."""
+    client = shared_redis()
+    keys = list(client.scan_iter(match="mifumo:throttle:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def tenant_a(db):
+    return create_tenant("Shule ya Msingi A")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return create_tenant("Other Org B", default_region="KE", timezone="Africa/Nairobi")
+
+
+@pytest.fixture
+def alice(tenant_a):
+    """Admin of tenant A."""
+    return create_user(tenant_a, role=Role.ADMIN, email="alice@a.example", name="Alice")
+
+
+@pytest.fixture
+def bob(tenant_a):
+    """Member of tenant A."""
+    return create_user(tenant_a, role=Role.MEMBER, email="bob@a.example", name="Bob")
+
+
+@pytest.fixture
+def charlie(tenant_b):
+    """Admin of tenant B: the outsider in every tenant-A test."""
+    return create_user(tenant_b, role=Role.ADMIN, email="charlie@b.example", name="Charlie")
+
+
+@pytest.fixture
+def anon():
+    return APIClient()
+
+
+@pytest.fixture
+def alice_client(alice):
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob):
+    return client_for(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie):
+    return client_for(charlie)
