@@ -1,10 +1,10 @@
 """The `mifumo` command.
 
-    mifumo serve       everything on one machine, embedded defaults (SQLite + private Redis)
-    mifumo web         the web server alone          } scale-out: configured by DATABASE_URL,
-    mifumo worker      a Celery worker               } REDIS_URL, CELERY_BROKER_URL and
-    mifumo scheduler   the Celery beat scheduler     } SECRET_KEY (MIFUMO_MODE=scale-out)
-    mifumo manage ...  Django's management commands
+mifumo serve       everything on one machine, embedded defaults (SQLite + private Redis)
+mifumo web         the web server alone          } scale-out: configured by DATABASE_URL,
+mifumo worker      a Celery worker               } REDIS_URL, CELERY_BROKER_URL and
+mifumo scheduler   the Celery beat scheduler     } SECRET_KEY (MIFUMO_MODE=scale-out)
+mifumo manage ...  Django's management commands
 """
 
 from __future__ import annotations
@@ -30,29 +30,62 @@ def _setup_django() -> None:
 
 def web_command(host: str, port: int, workers: int, threads: int) -> list[str]:
     return [
-        PYTHON, "-m", "gunicorn", "mifumo.wsgi:application",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", str(threads),
-        "--timeout", "60",
-        "--graceful-timeout", "15",
-        "--access-logfile", "-",
-        "--error-logfile", "-",
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "mifumo.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--timeout",
+        "60",
+        "--graceful-timeout",
+        "15",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        # gunicorn 27's control socket lives in ~/.gunicorn by default: outside the data dir,
+        # and shared by every instance on the machine. Nothing here uses it.
+        "--no-control-socket",
     ]
 
 
 def worker_command(concurrency: int, extra: list[str]) -> list[str]:
     return [
-        PYTHON, "-m", "celery", "-A", "mifumo", "worker",
-        "--loglevel", "INFO", "--concurrency", str(concurrency), *extra,
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "mifumo",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        *extra,
     ]
 
 
 def scheduler_command(schedule_file: Path, extra: list[str]) -> list[str]:
     return [
-        PYTHON, "-m", "celery", "-A", "mifumo", "beat",
-        "--loglevel", "INFO", "--schedule", str(schedule_file), "--pidfile=", *extra,
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "mifumo",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(schedule_file),
+        "--pidfile=",
+        *extra,
     ]
 
 
@@ -85,7 +118,9 @@ stdout_logfile_maxbytes=0
 """
 
 
-def supervisor_config(directory: Path, host: str, port: int, web_workers: int, private_redis: bool) -> str:
+def supervisor_config(
+    directory: Path, host: str, port: int, web_workers: int, private_redis: bool
+) -> str:
     """The process tree of `mifumo serve`. supervisord restarts any child that dies, starts
     them in priority order and stops them in reverse (Redis last), each with its whole group."""
     from mifumo.embedded import redis_server_command
@@ -95,24 +130,43 @@ def supervisor_config(directory: Path, host: str, port: int, web_workers: int, p
     sections = [
         f"""[supervisord]
 nodaemon=true
-logfile={str(logs / 'supervisord.log').replace('%', '%%')}
+logfile={str(logs / "supervisord.log").replace("%", "%%")}
 logfile_maxbytes=5MB
 logfile_backups=2
-pidfile={str(directory / 'supervisord.pid').replace('%', '%%')}
-childlogdir={str(logs).replace('%', '%%')}
+pidfile={str(directory / "supervisord.pid").replace("%", "%%")}
+childlogdir={str(logs).replace("%", "%%")}
 loglevel=warn
+{"user=root" if os.geteuid() == 0 else ""}
 """
     ]
     if private_redis:
-        sections.append(_program("redis", redis_server_command(directory), priority=10, stop_wait=10))
-    sections.append(_program("web", web_command(host, port, web_workers, 4), priority=20, stop_wait=20))
+        sections.append(
+            _program("redis", redis_server_command(directory), priority=10, stop_wait=10)
+        )
+    sections.append(
+        _program("web", web_command(host, port, web_workers, 4), priority=20, stop_wait=20)
+    )
     sections.append(_program("worker", worker_command(2, []), priority=20, stop_wait=45))
     sections.append(
-        _program("scheduler", scheduler_command(directory / "celerybeat-schedule", []), priority=20, stop_wait=10)
+        _program(
+            "scheduler",
+            scheduler_command(directory / "celerybeat-schedule", []),
+            priority=20,
+            stop_wait=10,
+        )
     )
-    announce = _program("announce", [PYTHON, "-m", "mifumo.cli", "_announce", _base_url(host, port)], priority=30, stop_wait=5)
+    announce = _program(
+        "announce",
+        [PYTHON, "-m", "mifumo.cli", "_announce", _base_url(host, port)],
+        priority=30,
+        stop_wait=5,
+    )
     # A one-shot helper: it prints the address once /healthz answers, then exits for good.
-    sections.append(announce.replace("autorestart=true", "autorestart=false").replace("startsecs=1", "startsecs=0"))
+    sections.append(
+        announce.replace("autorestart=true", "autorestart=false").replace(
+            "startsecs=1", "startsecs=0"
+        )
+    )
     return "\n".join(sections)
 
 
@@ -140,7 +194,10 @@ def serve(args: argparse.Namespace) -> int:
     directory = data_dir()
     os.environ["MIFUMO_DATA_DIR"] = str(directory)
     if not _port_is_free(args.host, args.port):
-        print(f"mifumo: {args.host}:{args.port} is in use; choose another with --port", file=sys.stderr)
+        print(
+            f"mifumo: {args.host}:{args.port} is in use; choose another with --port",
+            file=sys.stderr,
+        )
         return 2
     _setup_django()
     from django.core.management import call_command
@@ -170,13 +227,17 @@ def announce(base_url: str, timeout: float = 120.0) -> int:
     else:
         print(f"Mifumo: {base_url}/healthz did not answer within {timeout:.0f}s", flush=True)
         return 1
+    example = (
+        '{"organization": "My School", "name": "Your Name", '
+        '"email": "you@example.org", "password": "a long passphrase", "country": "TZ"}'
+    )
     print(
         f"""
   Mifumo is ready at {base_url}/
   API documentation:  {base_url}/api/docs/
   Create the first account (your organisation and its admin):
     curl -X POST {base_url}/api/auth/register/ -H 'Content-Type: application/json' \\
-      -d '{{"organization": "My School", "name": "Your Name", "email": "you@example.org", "password": "a long passphrase", "country": "TZ"}}'
+      -d '{example}'
   Stop with Ctrl-C.
 """,
         flush=True,
@@ -211,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     web_parser = commands.add_parser("web", help="run the web server (scale-out)")
     web_parser.add_argument("--host", default="127.0.0.1")
     web_parser.add_argument("--port", type=int, default=8000)
-    web_parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    web_parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2"))
+    )
     web_parser.add_argument("--threads", type=int, default=4)
 
     worker_parser = commands.add_parser("worker", help="run a Celery worker (scale-out)")

@@ -56,21 +56,29 @@ def redis_server_command(directory: Path) -> list[str]:
     """The private Redis: unix socket only, append-only file on, data in the data dir."""
     return [
         redis_server_binary(),
-        "--port", "0",  # no TCP listener: only processes that can read the data dir connect
-        "--unixsocket", str(redis_socket_path(directory)),
-        "--unixsocketperm", "700",
-        "--dir", str(directory),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "no",
-        "--loglevel", "warning",
+        "--port",
+        "0",  # no TCP listener: only processes that can read the data dir connect
+        "--unixsocket",
+        str(redis_socket_path(directory)),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
     ]
 
 
 def start_redis(directory: Path, timeout: float = 10.0) -> subprocess.Popen:
     """Start the private Redis and wait until its socket answers PING."""
-    import redis
 
     socket_path = redis_socket_path(directory)
     process = subprocess.Popen(  # noqa: S603 - fixed argv built from our own paths

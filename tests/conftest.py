@@ -24,6 +24,21 @@ def _fresh_throttles():
 
 
 @pytest.fixture
+def unreachable_redis(settings, tmp_path):
+    """Point the shared-counter Redis at a socket nobody listens on."""
+    from mifumo.tenancy.throttles import SlidingWindowThrottle
+
+    def reset():
+        shared_redis.cache_clear()
+        SlidingWindowThrottle._script = None
+
+    settings.REDIS_URL = f"unix://{tmp_path / 'nobody-here.sock'}"
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
 def tenant_a(db):
     return create_tenant("Shule ya Msingi A")
 

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from mifumo.tenancy.models import Membership, Role, Tenant, User
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture
+PASSWORD = "correct horse battery staple"
 _numbers = itertools.count(1)
 
 
@@ -19,7 +19,14 @@ def create_tenant(name: str | None = None, **fields) -> Tenant:
     return Tenant.objects.create(name=name or f"Tenant {next(_numbers)}", **fields)
 
 
-def create_user(tenant: Tenant, *, role: str = Role.MEMBER, email: str | None = None, name: str = "Test User", **fields) -> User:
+def create_user(
+    tenant: Tenant,
+    *,
+    role: str = Role.MEMBER,
+    email: str | None = None,
+    name: str = "Test User",
+    **fields,
+) -> User:
     user = User.objects.create_user(
         email=email or f"user{next(_numbers)}@example.org", password=PASSWORD, name=name, **fields
     )

@@ -93,11 +93,13 @@ def _plain(detail: Any) -> Any:
 def _code_of(exc: exceptions.APIException) -> str:
     if isinstance(exc, exceptions.ValidationError):
         return "validation_error"
+    if isinstance(exc.detail, dict) and isinstance(exc.detail.get("code"), str):
+        # simplejwt's exceptions carry {"detail": ..., "code": "user_inactive", ...}: the code
+        # is that value. get_codes() would give the class default for every string in the dict.
+        return str(exc.detail["code"])
     codes = exc.get_codes()
     if isinstance(codes, str):
         return codes
-    if isinstance(codes, dict) and isinstance(codes.get("code"), str):
-        return codes["code"]  # simplejwt's InvalidToken carries {"code": "token_not_valid", ...}
     return exc.default_code
 
 

@@ -3,7 +3,7 @@
 import json
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 from mifumo.tenancy.errors import PayloadTooLarge
@@ -23,11 +23,17 @@ class BoundedJSONParser(JSONParser):
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes.")
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
         try:
-            text = raw.decode((parser_context or {}).get("encoding") or "utf-8")
+            text = raw.decode(encoding)
             return json.loads(text, parse_constant=_reject_constant)
+        except LookupError:
+            # Django accepts any codec Python knows as the charset, "rot13" and "hex" too.
+            raise UnsupportedMediaType(
+                media_type, detail=f"The charset {encoding!r} is not a text encoding."
+            ) from None
         except UnicodeDecodeError:
-            raise ParseError("The body is not valid UTF-8.") from None
+            raise ParseError(f"The body is not valid {encoding}.") from None
         except RecursionError:
             raise ParseError("The JSON body is nested too deeply.") from None
         except ValueError as error:

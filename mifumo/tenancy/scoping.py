@@ -27,4 +27,6 @@ class TenantScopedMixin:
     """For generic views: `queryset` is narrowed to the caller's tenant before any lookup."""
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request tenant
+            return super().get_queryset().none()
         return for_tenant(super().get_queryset(), self.request.tenant)

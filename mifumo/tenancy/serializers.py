@@ -31,10 +31,12 @@ class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
 
 
 def _check_password(password: str, **user_fields) -> str:
+    # Called from validate(), where a bare list would land under non_field_errors: the
+    # client needs to know it is the password that was refused.
     try:
         password_validation.validate_password(password, User(**user_fields))
     except DjangoValidationError as error:
-        raise serializers.ValidationError(list(error.messages)) from None
+        raise serializers.ValidationError({"password": list(error.messages)}) from None
     return password
 
 

@@ -91,6 +91,8 @@ class UserQuerysetMixin:
     permission_classes = [IsTenantAdmin]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request tenant
+            return User.objects.none()
         # Users are tenant-owned through their membership.
         return (
             User.objects.filter(membership__tenant=self.request.tenant)
