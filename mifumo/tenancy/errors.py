@@ -112,7 +112,9 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
 
     detail = exc.detail
     if isinstance(exc, exceptions.ValidationError):
-        details = _plain(detail) if isinstance(detail, dict) else {"non_field_errors": _plain(detail)}
+        details = (
+            _plain(detail) if isinstance(detail, dict) else {"non_field_errors": _plain(detail)}
+        )
         message = _first_message(detail)
     elif isinstance(detail, dict):
         # simplejwt puts {"detail": ..., "code": ..., "messages": [...]} here.
@@ -123,7 +125,9 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
         details = {}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         details["retry_after_seconds"] = max(1, math.ceil(exc.wait))
-    return Response(envelope(message, _code_of(exc), details), status=exc.status_code, headers=headers)
+    return Response(
+        envelope(message, _code_of(exc), details), status=exc.status_code, headers=headers
+    )
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -166,6 +170,3 @@ def handler500(request):
         "Something went wrong on our side. It has been logged.", "server_error", 500
     )
 
-
-def csrf_failure(request, reason=""):
-    return error_response(f"CSRF check failed: {reason}", "csrf_failed", 403)

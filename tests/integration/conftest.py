@@ -40,49 +40,58 @@ def test_database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def worker(transactional_db, tmp_path) -> Iterator[subprocess.Popen]:
-    """A real Celery worker on the suite's broker, sharing the test database."""
-    env = {
+def scale_out_env(**extra: str) -> dict[str, str]:
+    """The environment of a scale-out process that shares this test run's database and Redis."""
+    return {
         **os.environ,
+        "MIFUMO_MODE": "scale-out",
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "SECRET_KEY": settings.SECRET_KEY,
+        **extra,
     }
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "mifumo",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+
+
+def start_process(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
         env=env,
-        stdout=log,
+        stdout=open(log_path, "w"),  # noqa: SIM115 - the child owns it
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        wait_until(
-            lambda: "ready." in Path(log.name).read_text() or process.poll() is not None,
-            60,
-            "the worker did not start",
-        )
-        assert process.poll() is None, Path(log.name).read_text()
-        yield process
-    finally:
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
+            process.wait()
+
+
+MIFUMO = [sys.executable, "-m", "mifumo.cli"]
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (`mifumo worker`) on the suite's broker, sharing the test database."""
+    log_path = tmp_path / "worker.log"
+    process = start_process(
+        [*MIFUMO, "worker", "--concurrency", "1", "--pool", "solo", "--without-gossip"],
+        log_path,
+        scale_out_env(),
+    )
+    try:
+        wait_until(
+            lambda: "ready." in log_path.read_text() or process.poll() is not None,
+            60,
+            "the worker did not start",
+        )
+        assert process.poll() is None, log_path.read_text()
+        yield process
+    finally:
+        stop_process(process)

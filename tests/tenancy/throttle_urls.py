@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mifumo.tenancy.throttles import ContactsBulkThrottle, SmsBulkThrottle
+from mifumo.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from mifumo.urls import urlpatterns as real_urlpatterns
 
 
