@@ -13,7 +13,7 @@ from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as JWTAuthenticationFailed
 
-from mifumo.tenancy.models import ApiKey, Membership, User
+from mifumo.tenancy.models import ApiKey, Membership, Role, User
 
 
 def user_can_authenticate(user: User | None) -> bool:
@@ -46,7 +46,10 @@ class TenantJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token):
         user = super().get_user(validated_token)
         if not user_can_authenticate(user):
-            raise JWTAuthenticationFailed("User is inactive", code="user_inactive")
+            raise JWTAuthenticationFailed(
+                "This account is inactive or belongs to no active organisation.",
+                code="user_inactive",
+            )
         return user
 
     def authenticate(self, request):
@@ -92,7 +95,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key is None or not key.matches(secret) or not user_can_authenticate(key.created_by):
             raise exceptions.AuthenticationFailed("Invalid API key.", code="bad_api_key")
         self._touch(key)
-        _attach_context(request, key.created_by.membership, key.role, key)
+        membership = key.created_by.membership
+        # Never more than the creator's role today: demoting the admin demotes their keys.
+        role = key.role if membership.is_admin else Role.MEMBER
+        _attach_context(request, membership, role, key)
         return key.created_by, key
 
     def _touch(self, key: ApiKey) -> None:

@@ -169,4 +169,3 @@ def handler500(request):
     return error_response(
         "Something went wrong on our side. It has been logged.", "server_error", 500
     )
-

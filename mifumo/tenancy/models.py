@@ -96,6 +96,9 @@ class Membership(models.Model):
             models.Index(fields=["tenant", "role"], name="membership_tenant_role"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
@@ -138,6 +141,9 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
 
     @classmethod
     def issue(cls, *, tenant: Tenant, created_by: User, name: str, role: str) -> tuple[ApiKey, str]:

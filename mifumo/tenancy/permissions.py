@@ -7,7 +7,9 @@ class IsTenantMember(BasePermission):
     """Any authenticated user of an active tenant (the authenticators resolved it)."""
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and getattr(request, "tenant", None))
+        return bool(
+            request.user and request.user.is_authenticated and getattr(request, "tenant", None)
+        )
 
 
 class IsTenantAdmin(IsTenantMember):

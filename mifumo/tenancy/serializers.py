@@ -20,9 +20,7 @@ class RejectUnknownFieldsMixin:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown}
-                )
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
 
 
@@ -145,7 +143,9 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
-class TokenObtainPairSerializer(RejectUnknownFieldsMixin, jwt_serializers.TokenObtainPairSerializer):
+class TokenObtainPairSerializer(
+    RejectUnknownFieldsMixin, jwt_serializers.TokenObtainPairSerializer
+):
     pass
 
 

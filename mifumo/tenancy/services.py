@@ -74,7 +74,9 @@ def tenant_register(
 
 @transaction.atomic
 def user_add(*, tenant: Tenant, email: str, name: str, password: str, role: str) -> User:
-    return _create_member(tenant=tenant, email=email, name=name.strip(), password=password, role=role)
+    return _create_member(
+        tenant=tenant, email=email, name=name.strip(), password=password, role=role
+    )
 
 
 def _would_leave_no_admin(membership: Membership, *, role: str, is_active: bool) -> bool:

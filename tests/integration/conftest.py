@@ -57,7 +57,7 @@ def start_process(argv: list[str], log_path: Path, env: dict[str, str]) -> subpr
     return subprocess.Popen(
         argv,
         env=env,
-        stdout=open(log_path, "w"),  # noqa: SIM115 - the child owns it
+        stdout=open(log_path, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
