@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "mifumo.tenancy",
+    "mifumo.contacts",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,14 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 PAGE_SIZE_MAX = 500
+
+# The spec's limits ("Rate Limits & Constraints"), in one place.
+CONTACTS_BULK_MAX_IDS = 100  # bulk edit, delete and tag
+CONTACTS_IMPORT_MAX_ROWS = 1000  # one bulk-import request; larger files go through import jobs
+SMS_BULK_SEND_MAX_RECIPIENTS = 10_000
+SMS_UPLOAD_MAX_ROWS = 50_000
+# Not in the spec: how many contacts one call adds to or removes from a group.
+GROUP_MEMBERS_MAX_IDS = 1000
 
 # Request bodies: JSON up to 8 MB (10,000 bulk-send recipients with names fit in under 2 MB);
 # multipart uploads up to the 10 MB file limit plus room for the form's other fields.

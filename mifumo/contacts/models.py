@@ -1,0 +1,95 @@
+"""Contacts, their tags and groups."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.timezone import now
+
+from mifumo.tenancy.models import Tenant
+
+
+class Tag(models.Model):
+    """A label on contacts ("vip", "wazazi"). Names are unique per tenant whatever their case."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            # Also the index for the ?tag= filter's name lookup.
+            models.UniqueConstraint(Lower("name"), "tenant", name="tag_unique_name_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupKind(models.TextChoices):
+    CUSTOM = "custom", "Custom"
+    CLASS = "class", "Class"  # a school class such as "Form 2B": its students
+    SYSTEM = "system", "System"  # a school's "All Students", "All Parents", ...
+
+
+SYSTEM_GROUP_NAMES = ("All Students", "All Parents", "All Teachers", "All Staff")
+
+
+class Group(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=GroupKind.choices, default=GroupKind.CUSTOM)
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "tenant", name="group_unique_name_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200, blank=True)
+    phone_e164 = models.CharField(max_length=16)
+    email = models.EmailField(max_length=254, blank=True)
+    tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    opt_out_reason = models.CharField(max_length=200, blank=True)
+    groups = models.ManyToManyField(Group, related_name="contacts", blank=True)
+    # School relations: a student's guardians are other contacts (their parents).
+    guardians = models.ManyToManyField("self", symmetrical=False, related_name="wards", blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            # One contact per phone in a tenant; also serves lookups by exact phone.
+            models.UniqueConstraint(fields=["tenant", "phone_e164"], name="contact_unique_phone"),
+        ]
+        indexes = [
+            # The default list order: newest first, keyset-friendly with id as tie-breaker.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="contact_list_order"),
+            # ?ordering=name and name-prefix lookups.
+            models.Index(fields=["tenant", "name"], name="contact_tenant_name"),
+            # ?is_active= and ?opted_out= filters.
+            models.Index(fields=["tenant", "is_active"], name="contact_tenant_active"),
+        ]
+        # PostgreSQL-only indexes (phone prefix search, name/e-mail substring search) are made
+        # in migration 0002, which names the queries they serve.
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.phone_e164}>"
+
+    @property
+    def is_opted_out(self) -> bool:
+        return self.opted_out_at is not None

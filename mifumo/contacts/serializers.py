@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from rest_framework import serializers
+
+from mifumo.contacts.fields import clean_attributes, clean_tags
+from mifumo.contacts.models import Group, GroupKind
+from mifumo.tenancy.serializers import RejectUnknownFieldsMixin, StrictSerializer
+
+
+class TagsField(serializers.Field):
+    default_error_messages = {"invalid": "{reason}"}
+
+    def get_attribute(self, instance):
+        # From prefetched rows (ContactViewSet.get_queryset): no query per contact.
+        return sorted((tag.name for tag in instance.tags.all()), key=str.lower)
+
+    def to_internal_value(self, data):
+        try:
+            return clean_tags(data)
+        except ValueError as error:
+            self.fail("invalid", reason=str(error))
+
+    def to_representation(self, value):
+        return value
+
+
+class AttributesField(serializers.Field):
+    default_error_messages = {"invalid": "{reason}"}
+
+    def __init__(self, *, allow_null_values: bool = False, **kwargs):
+        self.allow_null_values = allow_null_values
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return clean_attributes(data, allow_null=self.allow_null_values)
+        except ValueError as error:
+            self.fail("invalid", reason=str(error))
+
+    def to_representation(self, value):
+        return value
+
+
+class ContactIdsField(serializers.Field):
+    """A list of contact UUIDs: 1 to `max_length`, no duplicates; bad entries are named."""
+
+    default_error_messages = {"invalid": "{reason}"}
+
+    def __init__(self, *, max_length: int, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("invalid", reason="Expected a list of contact IDs.")
+        if not data:
+            self.fail("invalid", reason="At least one contact ID is required.")
+        if len(data) > self.max_length:
+            self.fail(
+                "invalid",
+                reason=f"At most {self.max_length} contact IDs per request; got {len(data)}.",
+            )
+        ids, malformed, seen, duplicates = [], [], set(), []
+        for item in data:
+            try:
+                value = uuid.UUID(str(item)) if isinstance(item, str) else None
+            except ValueError:
+                value = None
+            if value is None:
+                malformed.append(item if isinstance(item, str) else repr(item))
+            elif value in seen:
+                duplicates.append(str(value))
+            else:
+                seen.add(value)
+                ids.append(value)
+        if malformed:
+            self.fail("invalid", reason=f"Malformed contact IDs: {malformed[:20]}")
+        if duplicates:
+            self.fail("invalid", reason=f"Duplicate contact IDs: {duplicates[:20]}")
+        return ids
+
+    def to_representation(self, value):
+        return [str(v) for v in value]
+
+
+class RelatedIdsField(serializers.ListField):
+    """Ids of a contact's related rows (groups, guardians): written as a list, read back."""
+
+    def __init__(self, *, relation: str, **kwargs):
+        self.relation = relation
+        super().__init__(child=serializers.UUIDField(), **kwargs)
+
+    def get_attribute(self, instance):
+        return [related.pk for related in getattr(instance, self.relation).all()]
+
+
+class GroupRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class ContactSerializer(StrictSerializer):
+    """A contact as the API shows it; the same fields (less the read-only ones) are written."""
+
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    phone_e164 = serializers.CharField(
+        max_length=40,
+        help_text="E.164 (+255712345678) or local (0712 345 678) in the tenant's country.",
+    )
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    tags = TagsField(required=False, default=list)
+    attributes = AttributesField(required=False, default=dict)
+    is_active = serializers.BooleanField(required=False, default=True)
+    group_ids = RelatedIdsField(relation="groups", required=False, default=list, max_length=100)
+    groups = GroupRefSerializer(many=True, read_only=True)
+    guardian_ids = RelatedIdsField(
+        relation="guardians", required=False, default=list, max_length=20
+    )
+    opted_out = serializers.BooleanField(source="is_opted_out", read_only=True)
+    opted_out_at = serializers.DateTimeField(read_only=True)
+    opt_out_reason = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class BulkUpdatesSerializer(StrictSerializer):
+    """The spec's allowed update fields: name, email, tags, attributes, is_active."""
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    tags = TagsField(required=False)
+    attributes = AttributesField(required=False, allow_null_values=True)
+    is_active = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one field to update.")
+        return attrs
+
+
+class BulkEditSerializer(StrictSerializer):
+    contact_ids = ContactIdsField(max_length=settings.CONTACTS_BULK_MAX_IDS)
+    updates = BulkUpdatesSerializer()
+
+
+class BulkDeleteSerializer(StrictSerializer):
+    contact_ids = ContactIdsField(max_length=settings.CONTACTS_BULK_MAX_IDS)
+
+
+class BulkTagSerializer(StrictSerializer):
+    contact_ids = ContactIdsField(max_length=settings.CONTACTS_BULK_MAX_IDS)
+    add = TagsField(required=False, default=list)
+    remove = TagsField(required=False, default=list)
+
+    def validate(self, attrs):
+        if not attrs["add"] and not attrs["remove"]:
+            raise serializers.ValidationError("Give tags to add or to remove.")
+        return attrs
+
+
+class BulkEditResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    updated_count = serializers.IntegerField()
+    total_requested = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+class BulkDeleteResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    deleted_count = serializers.IntegerField()
+    total_requested = serializers.IntegerField()
+
+
+class OptOutSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class GroupSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    member_count = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(choices=GroupKind.choices, default=GroupKind.CUSTOM)
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "kind", "description", "member_count", "created_at"]
+        read_only_fields = ["id", "member_count", "created_at"]
+        # Uniqueness is checked case-insensitively by the service (a 409 that names the clash).
+        validators = []
+
+
+class GroupMembersSerializer(StrictSerializer):
+    contact_ids = ContactIdsField(max_length=settings.GROUP_MEMBERS_MAX_IDS)
+
+
+class GroupMembersResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    count = serializers.IntegerField()

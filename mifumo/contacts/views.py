@@ -1,0 +1,216 @@
+"""/api/messaging/contacts/ and /api/messaging/groups/."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from mifumo.contacts import export, services
+from mifumo.contacts.filters import ContactFilter
+from mifumo.contacts.models import Contact, Group
+from mifumo.contacts.serializers import (
+    BulkDeleteResponseSerializer,
+    BulkDeleteSerializer,
+    BulkEditResponseSerializer,
+    BulkEditSerializer,
+    BulkTagSerializer,
+    ContactSerializer,
+    GroupMembersResponseSerializer,
+    GroupMembersSerializer,
+    GroupSerializer,
+    OptOutSerializer,
+)
+from mifumo.tenancy.scoping import TenantScopedMixin
+from mifumo.tenancy.throttles import ContactsBulkThrottle
+
+BULK_ACTIONS = {"bulk_edit", "bulk_delete", "bulk_tag"}
+
+
+def _contact_fields(data: dict) -> dict:
+    """Serializer output -> service keyword arguments."""
+    fields = dict(data)
+    if "phone_e164" in fields:
+        fields["phone"] = fields.pop("phone_e164")
+    return fields
+
+
+class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    serializer_class = ContactSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ContactFilter
+    queryset = Contact.objects.prefetch_related("tags", "groups", "guardians").order_by(
+        "-created_at", "-id"
+    )
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_throttles(self):
+        return [ContactsBulkThrottle()] if self.action in BULK_ACTIONS else []
+
+    def perform_create(self, serializer):
+        serializer.instance = services.contact_create(
+            tenant=self.request.tenant, **_contact_fields(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.contact_update(
+            contact=serializer.instance, **_contact_fields(serializer.validated_data)
+        )
+
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        # Re-read so the response shows the new tags and groups, not the prefetched old ones.
+        response.data = self.get_serializer(self.get_object()).data
+        return response
+
+    def perform_destroy(self, instance):
+        services.contact_delete(contact=instance)
+
+    @extend_schema(request=BulkEditSerializer, responses=BulkEditResponseSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-edit")
+    def bulk_edit(self, request):
+        """Apply the same changes to up to 100 contacts, all or none."""
+        serializer = BulkEditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = serializer.validated_data["contact_ids"]
+        count = services.contacts_bulk_edit(
+            tenant=request.tenant, contact_ids=ids, updates=serializer.validated_data["updates"]
+        )
+        return Response(
+            {
+                "success": True,
+                "message": f"Successfully updated {count} contacts",
+                "updated_count": count,
+                "total_requested": len(ids),
+                "errors": [],
+            }
+        )
+
+    @extend_schema(request=BulkDeleteSerializer, responses=BulkDeleteResponseSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-delete")
+    def bulk_delete(self, request):
+        """Delete up to 100 contacts, all or none."""
+        serializer = BulkDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = serializer.validated_data["contact_ids"]
+        count = services.contacts_bulk_delete(tenant=request.tenant, contact_ids=ids)
+        return Response(
+            {
+                "success": True,
+                "message": f"Successfully deleted {count} contacts",
+                "deleted_count": count,
+                "total_requested": len(ids),
+            }
+        )
+
+    @extend_schema(request=BulkTagSerializer, responses=BulkEditResponseSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-tag")
+    def bulk_tag(self, request):
+        """Add and remove tags on up to 100 contacts without touching their other tags."""
+        serializer = BulkTagSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = serializer.validated_data["contact_ids"]
+        count = services.contacts_bulk_tag(
+            tenant=request.tenant,
+            contact_ids=ids,
+            add=serializer.validated_data["add"],
+            remove=serializer.validated_data["remove"],
+        )
+        return Response(
+            {
+                "success": True,
+                "message": f"Successfully updated {count} contacts",
+                "updated_count": count,
+                "total_requested": len(ids),
+                "errors": [],
+            }
+        )
+
+    @extend_schema(request=OptOutSerializer, responses=ContactSerializer)
+    @action(detail=True, methods=["post"], url_path="opt-out")
+    def opt_out(self, request, pk=None):
+        """Stop all messages to this contact (it stays listed, marked as opted out)."""
+        serializer = OptOutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact = services.contact_opt_out(
+            contact=self.get_object(), reason=serializer.validated_data["reason"]
+        )
+        return Response(self.get_serializer(contact).data)
+
+    @extend_schema(request=None, responses=ContactSerializer)
+    @action(detail=True, methods=["post"], url_path="opt-in")
+    def opt_in(self, request, pk=None):
+        contact = services.contact_opt_in(contact=self.get_object())
+        return Response(self.get_serializer(contact).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "file_format", OpenApiTypes.STR, enum=["csv", "xlsx"], description="Default csv."
+            )
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+    )
+    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
+    def export(self, request):
+        """The filtered list as CSV or XLSX (the list's filters apply)."""
+        contacts = self.filter_queryset(self.get_queryset())
+        return export.contacts_export_response(
+            contacts, request.query_params.get("file_format", "csv")
+        )
+
+
+class GroupViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    serializer_class = GroupSerializer
+    queryset = Group.objects.annotate(member_count=Count("contacts")).order_by("name")
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    filterset_fields = ["kind"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.group_create(
+            tenant=self.request.tenant, **serializer.validated_data
+        )
+        serializer.instance.member_count = 0
+
+    def perform_update(self, serializer):
+        serializer.instance = services.group_update(
+            group=serializer.instance, **serializer.validated_data
+        )
+
+    @extend_schema(request=GroupMembersSerializer, responses=GroupMembersResponseSerializer)
+    @action(detail=True, methods=["post"], url_path="members/add")
+    def add_members(self, request, pk=None):
+        """Add up to 1,000 contacts to the group (ones already in it are left as they are)."""
+        serializer = GroupMembersSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = services.group_add_members(
+            group=self.get_object(), contact_ids=serializer.validated_data["contact_ids"]
+        )
+        return Response({"success": True, "message": f"Added {count} contacts", "count": count})
+
+    @extend_schema(request=GroupMembersSerializer, responses=GroupMembersResponseSerializer)
+    @action(detail=True, methods=["post"], url_path="members/remove")
+    def remove_members(self, request, pk=None):
+        serializer = GroupMembersSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = services.group_remove_members(
+            group=self.get_object(), contact_ids=serializer.validated_data["contact_ids"]
+        )
+        return Response({"success": True, "message": f"Removed {count} contacts", "count": count})
+
+    @extend_schema(responses=ContactSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="members")
+    def members(self, request, pk=None):
+        """The group's contacts, paginated (the contact list's ?group= gives the same)."""
+        group = self.get_object()
+        contacts = (
+            Contact.objects.filter(tenant=request.tenant, groups=group)
+            .prefetch_related("tags", "groups", "guardians")
+            .order_by("name", "id")
+        )
+        page = self.paginate_queryset(contacts)
+        return self.get_paginated_response(ContactSerializer(page, many=True).data)
