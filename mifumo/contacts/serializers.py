@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mifumo.contacts.fields import clean_attributes, clean_tags
@@ -10,6 +11,7 @@ from mifumo.contacts.models import Group, GroupKind
 from mifumo.tenancy.serializers import RejectUnknownFieldsMixin, StrictSerializer
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
 class TagsField(serializers.Field):
     default_error_messages = {"invalid": "{reason}"}
 
@@ -27,6 +29,9 @@ class TagsField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+)
 class AttributesField(serializers.Field):
     default_error_messages = {"invalid": "{reason}"}
 
@@ -44,6 +49,7 @@ class AttributesField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "uuid"}})
 class ContactIdsField(serializers.Field):
     """A list of contact UUIDs: 1 to `max_length`, no duplicates; bad entries are named."""
 
