@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "mifumo.tenancy",
     "mifumo.contacts",
+    "mifumo.delivery",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
+    # Releases scheduled campaigns, reclaims expired leases, probes paused campaigns.
+    "delivery-sweep": {"task": "mifumo.delivery.tasks.sweep", "schedule": 2.0},
     # Refresh tokens pile up in the blacklist app's tables; expired ones are useless.
     "flush-expired-tokens": {
         "task": "mifumo.tenancy.tasks.flush_expired_tokens",
@@ -203,6 +206,26 @@ MAX_JSON_BODY_BYTES = env_int("MIFUMO_MAX_JSON_BODY_BYTES", 8 * 1024 * 1024, min
 MAX_UPLOAD_BYTES = env_int("MIFUMO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Delivery ---------------------------------------------------------------------------------
+# The platform's default SMS vendor: beem, arkesel, africastalking or twilio, configured by
+# <VENDOR>_API_KEY, _SECRET_KEY, _USERNAME, _BASE_URL, _SENDER_ID, _RATE_LIMIT, _WEBHOOK_SECRET.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "beem")
+# Where vendors reach this installation (delivery-report callbacks), e.g. https://sms.example.org
+MIFUMO_PUBLIC_URL = env_str("MIFUMO_PUBLIC_URL", "")
+DELIVERY = {
+    "batch_size": env_int("MIFUMO_DISPATCH_BATCH", 500, minimum=1),
+    # A dispatch task sends for at most this long, then re-queues itself behind other
+    # campaigns' tasks: one tenant's 50,000 messages never hold another's 20 for long.
+    "task_time_budget": 15.0,
+    "lease_seconds": 90,
+    "max_attempts": 5,
+    "retry_base_seconds": 5.0,
+    "retry_max_seconds": 300.0,
+    # Consecutive failed requests after which a campaign pauses instead of burning retries.
+    "pause_after_failures": 3,
+    "probe_interval_seconds": 15.0,
+}
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),

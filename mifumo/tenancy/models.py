@@ -21,11 +21,18 @@ class Tenant(models.Model):
     # ISO 3166-1 alpha-2: local phone numbers ("0712 345 678") are read in this region.
     default_region = models.CharField(max_length=2, default="TZ")
     timezone = models.CharField(max_length=64, default="Africa/Dar_es_Salaam")
+    # ISO codes of the countries the tenant may text; empty means its own country only. SMS to
+    # anywhere else never reaches a vendor (SMS pumping protection).
+    allowed_countries = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def allowed_regions(self) -> list[str]:
+        return list(self.allowed_countries) or [self.default_region]
 
 
 class UserManager(BaseUserManager):

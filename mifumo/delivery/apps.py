@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DeliveryConfig(AppConfig):
+    name = "mifumo.delivery"
+    label = "delivery"
+    verbose_name = "Delivery engine"

@@ -1,0 +1,1 @@
+"""Vendor adapters. Importing this package registers every adapter by name."""
