@@ -147,6 +147,11 @@ def record(
             message.provider_message_id = result.provider_message_id[:100]
             message.sent_at = stamp
             message.error_code = message.error_message = ""
+        elif result.unknown:
+            # The vendor may have it (e.g. the connection broke mid-batch): never resent.
+            message.status = MessageStatus.UNKNOWN
+            message.error_code = (result.error_code or "unknown")[:50]
+            message.error_message = result.error_message[:500]
         elif result.retryable and message.attempts < _config("max_attempts"):
             retry.append(message)
             continue

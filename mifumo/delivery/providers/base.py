@@ -83,6 +83,11 @@ class SendResult:
     # A refusal that may succeed later for this one recipient (e.g. a DND window).
     retryable: bool = False
     cost: Decimal | None = None
+    # Adapters that send one request per message (Twilio) and lose the connection after this
+    # message's request left: it may have been accepted, so record it `unknown`, never resend.
+    # (Raising ProviderError(kind=UNKNOWN) instead would also mark the batch's other messages,
+    # already accepted or never sent, as unknown.)
+    unknown: bool = False
 
 
 class DeliveryStatus(enum.StrEnum):
