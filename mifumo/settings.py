@@ -12,7 +12,17 @@ from datetime import timedelta
 import dj_database_url
 
 from mifumo.embedded import data_dir, embedded_secret_key, redis_socket_path
-from mifumo.env import ConfigurationError, env_bool, env_int, env_rate, env_str
+from mifumo.env import (
+    FILE_EMAIL_BACKEND,
+    ConfigurationError,
+    EmailSettings,
+    env_bool,
+    env_email_url,
+    env_int,
+    env_rate,
+    env_str,
+    parse_email_url,
+)
 
 MODE = env_str("MIFUMO_MODE", "embedded")
 if MODE not in {"embedded", "scale-out"}:
@@ -157,6 +167,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # Releases scheduled campaigns, reclaims expired leases, probes paused campaigns.
     "delivery-sweep": {"task": "mifumo.delivery.tasks.sweep", "schedule": 2.0},
+    # Import jobs whose task was lost (a broker restart without persistence) are re-queued.
+    "resume-stalled-imports": {
+        "task": "mifumo.contacts.tasks.resume_stalled_imports",
+        "schedule": 60.0,
+    },
     # Refresh tokens pile up in the blacklist app's tables; expired ones are useless.
     "flush-expired-tokens": {
         "task": "mifumo.tenancy.tasks.flush_expired_tokens",
@@ -199,6 +214,15 @@ SMS_BULK_SEND_MAX_RECIPIENTS = 10_000
 SMS_UPLOAD_MAX_ROWS = 50_000
 # Not in the spec: how many contacts one call adds to or removes from a group.
 GROUP_MEMBERS_MAX_IDS = 1000
+# Contact import jobs (not in the spec). Files are limited to MAX_UPLOAD_BYTES; an XLSX or
+# ODS (a ZIP of XML) may unpack to at most this much, which bounds a ZIP bomb's cost.
+CONTACTS_IMPORT_MAX_UNPACKED_BYTES = env_int(
+    "MIFUMO_IMPORT_MAX_UNPACKED_BYTES", 256 * 1024 * 1024, minimum=1024 * 1024
+)
+CONTACTS_IMPORT_CHUNK_ROWS = 2000  # rows per transaction: a few statements each
+# How long one import task works before it saves its place and queues the next one: well
+# inside CELERY_TASK_SOFT_TIME_LIMIT, so a chunk in progress always finishes.
+CONTACTS_IMPORT_TASK_SECONDS = env_int("MIFUMO_IMPORT_TASK_SECONDS", 15, minimum=1)
 
 # Request bodies: JSON up to 8 MB (10,000 bulk-send recipients with names fit in under 2 MB);
 # multipart uploads up to the 10 MB file limit plus room for the form's other fields.
@@ -251,6 +275,27 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- E-mail: EMAIL_URL (smtp://user:pass@host:587?tls=1, smtps://…, console://, file:///dir) ---
+# Unset in embedded mode, mails are written as files to MIFUMO_DATA_DIR/outbox instead of
+# being sent (the smtp adapter logs where); unset in scale-out, Django's default applies: an
+# MTA on localhost:25.
+_email = env_email_url("EMAIL_URL")
+EMAIL_OUTBOX = None
+if _email is None:
+    if EMBEDDED:
+        EMAIL_OUTBOX = DATA_DIR / "outbox"
+        _email = EmailSettings(FILE_EMAIL_BACKEND, file_path=str(EMAIL_OUTBOX))
+    else:
+        _email = parse_email_url("smtp://localhost:25")
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST, EMAIL_PORT = _email.host or "localhost", _email.port or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email.username, _email.password
+EMAIL_USE_TLS, EMAIL_USE_SSL, EMAIL_TIMEOUT = _email.use_tls, _email.use_ssl, _email.timeout
+if _email.file_path:
+    EMAIL_FILE_PATH = _email.file_path
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Mifumo <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -277,5 +322,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO: noise, and callback URLs carry secrets.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

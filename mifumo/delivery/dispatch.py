@@ -265,14 +265,16 @@ def _send_request(campaign: Campaign, account: SendingAccount, batch: list[Messa
     try:
         results = account.provider.send([_outgoing(campaign, account, m) for m in batch])
     except ProviderError as error:
-        return _request_failed(campaign, batch, error)
+        return _request_failed(campaign, batch, error, account.provider.name)
     record(batch, results, account.provider.name)
     Campaign.objects.filter(pk=campaign.pk).update(consecutive_failures=0)
     return "ok"
 
 
-def _request_failed(campaign: Campaign, batch: list[Message], error: ProviderError) -> str:
-    reason = f"{campaign.provider or 'provider'}: {error.message}"
+def _request_failed(
+    campaign: Campaign, batch: list[Message], error: ProviderError, provider: str
+) -> str:
+    reason = f"{provider}: {error.message}"
     if error.kind == ErrorKind.UNKNOWN:
         mark_unknown(batch, error.code or "unknown", error.message)
         return "ok"
