@@ -74,7 +74,8 @@ def _csv_stream(contacts: QuerySet) -> Iterator[str]:
     keys = _attribute_columns(contacts)
     writer = csv.writer(_Echo())
     yield "\ufeff"  # a BOM, so Excel reads the file as UTF-8 (Swahili and French names intact)
-    yield writer.writerow(_header(keys))
+    # Attribute names are the tenant's own text too: the header is neutralised like the rows.
+    yield writer.writerow([neutralise(title) for title in _header(keys)])
     for row in _rows(contacts, keys):
         yield writer.writerow([neutralise(_text(value)) for value in row])
 
@@ -86,8 +87,12 @@ def _xlsx_file(contacts: QuerySet):
     workbook = xlsxwriter.Workbook(handle, {"constant_memory": True, "in_memory": False})
     sheet = workbook.add_worksheet("Contacts")
     bold = workbook.add_format({"bold": True})
+    bold_quoted = workbook.add_format({"bold": True, "quote_prefix": True})
     quoted = workbook.add_format({"quote_prefix": True})
-    sheet.write_row(0, 0, _header(keys), bold)
+    for column, title in enumerate(_header(keys)):
+        # write_row() would make an attribute called "=1+1" a formula: titles are strings.
+        style = bold_quoted if title.startswith(FORMULA_TRIGGERS) else bold
+        sheet.write_string(0, column, title, style)
     for row_number, row in enumerate(_rows(contacts, keys), start=1):
         for column, value in enumerate(row):
             if isinstance(value, bool):

@@ -17,6 +17,12 @@ _REASONS = {
     ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
     ValidationResult.INVALID_LENGTH: "has the wrong number of digits",
 }
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "has an unknown country code",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "is too short",
+    NumberParseException.TOO_SHORT_NSN: "is too short",
+    NumberParseException.TOO_LONG: "is too long",
+}
 
 
 class InvalidPhone(ValueError):
@@ -24,11 +30,15 @@ class InvalidPhone(ValueError):
 
 
 def _candidates(text: str, region: str):
-    yield text, region
     digits = "".join(ch for ch in text if ch.isdigit())
     if text.startswith("00") and digits.startswith("00"):
-        yield "+" + digits[2:], None  # 00 is the international prefix across most of Africa
-    elif not text.startswith("+") and digits == text.replace(" ", "").replace("-", ""):
+        # 00 is the international prefix across most of Africa. Read that way first, so that
+        # "00999..." is refused for its unknown country code, not as a too-long local number.
+        yield "+" + digits[2:], None
+        yield text, region
+        return
+    yield text, region
+    if not text.startswith("+") and digits == text.replace(" ", "").replace("-", ""):
         yield "+" + digits, None  # "255712345678": a country code without its plus
 
 
@@ -41,12 +51,18 @@ def normalize_phone(raw: object, region: str) -> str:
         raise InvalidPhone("Phone number is empty")
     if len(text) > MAX_INPUT_LENGTH:
         raise InvalidPhone("Phone number is too long")
+    if any(ch.isalpha() for ch in text):
+        # phonenumbers would read letters off a keypad ("0712-ABC-DEF" -> +255712222333): a
+        # typo in a spreadsheet must not quietly become someone else's number.
+        raise InvalidPhone(f"Invalid phone number format: {text!r} contains letters")
     first_reason = None
     for candidate, candidate_region in _candidates(text, region):
         try:
             number = phonenumbers.parse(candidate, candidate_region)
-        except NumberParseException:
-            first_reason = first_reason or "is not a phone number"
+        except NumberParseException as error:
+            first_reason = first_reason or _PARSE_REASONS.get(
+                error.error_type, "is not a phone number"
+            )
             continue
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -8,9 +8,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.db.models.functions import Lower
 from django.utils.timezone import now
 
+from mifumo.contacts.fields import MAX_TAGS, clean_attributes
 from mifumo.contacts.models import SYSTEM_GROUP_NAMES, Contact, Group, GroupKind, Tag
 from mifumo.contacts.phones import InvalidPhone, normalize_phone
 from mifumo.tenancy.errors import ApplicationError
@@ -255,14 +257,27 @@ def contacts_bulk_edit(
             fields.append(field)
     if "attributes" in updates:
         fields.append("attributes")
+    over_limits: list[str] = []
     for contact in contacts:
         for field in ("name", "email", "is_active"):
             if field in updates:
                 setattr(contact, field, updates[field])
         if "attributes" in updates:
             merged = {**contact.attributes, **updates["attributes"]}
-            contact.attributes = {k: v for k, v in merged.items() if v is not None}
+            try:
+                # The updates fit the limits alone; merged into a contact's own they may not.
+                contact.attributes = clean_attributes(
+                    {k: v for k, v in merged.items() if v is not None}
+                )
+            except ValueError as error:
+                over_limits.append(f"Contact {contact.pk}: {error}")
         contact.updated_at = stamp
+    if over_limits:
+        raise ApplicationError(
+            f"The attributes would exceed a contact's limits: {'; '.join(over_limits[:5])}",
+            error_code="validation_error",
+            details={"updates": {"attributes": over_limits}},
+        )
     # One UPDATE ... CASE statement for all of them, not one per contact.
     Contact.objects.bulk_update(contacts, fields)
     if "tags" in updates:
@@ -306,6 +321,27 @@ def contacts_bulk_tag(
                 tenant=tenant, lower_name__in=list(removing)
             ),
         ).delete()
+    if add:
+        # Each list of tags was checked alone; added to a contact's own they may be too many.
+        crowded = [
+            str(contact_id)
+            for contact_id in ContactThrough.objects.filter(contact_id__in=ids)
+            .values("contact_id")
+            .annotate(count=Count("id"))
+            .filter(count__gt=MAX_TAGS)
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)
+        ]
+        if crowded:
+            raise ApplicationError(
+                f"A contact has at most {MAX_TAGS} tags; these would have more: {crowded[:20]}",
+                error_code="validation_error",
+                details={
+                    "add": [
+                        f"Contact {cid} would have more than {MAX_TAGS} tags." for cid in crowded
+                    ]
+                },
+            )
     Contact.objects.filter(pk__in=ids).update(updated_at=now())
     return len(ids)
 

@@ -1,4 +1,4 @@
-"""Small helpers shared by the auth and tenancy tests."""
+"""Small helpers shared by the auth and tenancy tests (assert_error is in tests.helpers)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,6 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from mifumo.tenancy.models import ApiKey, Role, User
 from tests.factories import PASSWORD
-
-ENVELOPE_KEYS = {"success", "message", "error_code", "details"}
-
-
-def assert_error(response, status: int, error_code: str | None = None) -> dict:
-    """The response is the error envelope with this status (and code); returns the body."""
-    assert response.status_code == status, response.content
-    body = response.json()  # also fails unless the Content-Type is JSON
-    assert set(body) == ENVELOPE_KEYS, body
-    assert body["success"] is False
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["error_code"], str) and body["error_code"]
-    assert isinstance(body["details"], dict)
-    if error_code is not None:
-        assert body["error_code"] == error_code, body
-    return body
 
 
 def login(client: APIClient, email: str, password: str = PASSWORD):

@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from mifumo.tenancy.models import ApiKey, Role, Tenant
 from tests.factories import create_user
-from tests.tenancy.helpers import api_key_client, assert_error, issue_api_key
+from tests.helpers import assert_error
+from tests.tenancy.helpers import api_key_client, issue_api_key
 
 URL = "/api/auth/api-keys/"
 ME = "/api/auth/me/"

@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import create_user
-from tests.tenancy.helpers import assert_error, refresh, refresh_token_for
+from tests.helpers import assert_error
+from tests.tenancy.helpers import refresh, refresh_token_for
 
 ME = "/api/auth/me/"
 

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from mifumo.tenancy.models import Membership, Role, Tenant, User
 from tests.factories import PASSWORD
-from tests.tenancy.helpers import assert_error
+from tests.helpers import assert_error
 
 URL = "/api/auth/register/"
 

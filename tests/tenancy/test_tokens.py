@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 
 from mifumo.tenancy.models import Tenant, User
 from tests.factories import PASSWORD, create_user
-from tests.tenancy.helpers import assert_error, login, refresh, refresh_token_for
+from tests.helpers import assert_error
+from tests.tenancy.helpers import login, refresh, refresh_token_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ import pytest
 
 from mifumo.tenancy.models import Role, User
 from tests.factories import PASSWORD, create_user
-from tests.tenancy.helpers import assert_error, login, refresh, refresh_token_for
+from tests.helpers import assert_error
+from tests.tenancy.helpers import login, refresh, refresh_token_for
 
 URL = "/api/auth/users/"
 

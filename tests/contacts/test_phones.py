@@ -1,0 +1,117 @@
+"""Phone numbers as people type them become E.164; impossible ones are refused with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from mifumo.contacts.phones import InvalidPhone, normalize_phone
+
+TANZANIAN_SHAPES = [
+    "0712 345 678",
+    "0712345678",
+    "712345678",
+    "255712345678",
+    "+255712345678",
+    "+255 712 345 678",
+    "00255712345678",
+    "0712-345-678",
+    "(0712) 345 678",
+]
+
+
+@pytest.mark.parametrize("raw", TANZANIAN_SHAPES)
+def test_it_reads_every_local_shape_for_a_tanzanian_tenant(raw):
+    assert normalize_phone(raw, "TZ") == "+255712345678"
+
+
+@pytest.mark.parametrize(
+    "raw", ["0712 345 678", "712345678", "254712345678", "+254 712 345 678", "00254712345678"]
+)
+def test_it_reads_every_local_shape_for_a_kenyan_tenant(raw):
+    assert normalize_phone(raw, "KE") == "+254712345678"
+
+
+@pytest.mark.parametrize(
+    "raw", ["024 412 3456", "0244123456", "244123456", "233244123456", "+233 24 412 3456"]
+)
+def test_it_reads_every_local_shape_for_a_ghanaian_tenant(raw):
+    assert normalize_phone(raw, "GH") == "+233244123456"
+
+
+def test_it_reads_a_local_number_in_the_tenants_own_country():
+    assert normalize_phone("0712345678", "TZ") == "+255712345678"
+    assert normalize_phone("0712345678", "KE") == "+254712345678"
+
+
+def test_it_keeps_another_countrys_e164_number_as_it_is():
+    assert normalize_phone("+254712345678", "TZ") == "+254712345678"
+
+
+def test_it_strips_the_apostrophe_a_spreadsheet_puts_before_text():
+    # The CSV export writes "'+255712345678" so that Excel keeps it as text.
+    assert normalize_phone("'+255712345678", "TZ") == "+255712345678"
+
+
+def test_it_accepts_a_number_that_is_not_a_string():
+    assert normalize_phone(712345678, "TZ") == "+255712345678"
+
+
+def _reason(raw, region="TZ") -> str:
+    with pytest.raises(InvalidPhone) as caught:
+        normalize_phone(raw, region)
+    return str(caught.value)
+
+
+def test_it_rejects_a_number_that_is_too_short():
+    assert "too short" in _reason("0712 345")
+
+
+def test_it_rejects_a_number_that_is_too_long():
+    assert "too long" in _reason("0712 345 678 90")
+
+
+def test_it_rejects_an_e164_number_that_is_too_long():
+    assert "too long" in _reason("+2557123456789")
+
+
+def test_it_rejects_text_that_is_longer_than_any_phone_number():
+    assert "too long" in _reason("1" * 41)
+
+
+def test_it_rejects_words():
+    assert "letters" in _reason("hello")
+
+
+def test_it_rejects_letters_instead_of_reading_them_off_a_phone_keypad():
+    # "0712-ABC-DEF" would dial +255712222333 on a keypad: a typo in a spreadsheet must not
+    # quietly become someone else's number.
+    assert "letters" in _reason("0712-ABC-DEF")
+    assert "letters" in _reason("0712abc678")
+
+
+def test_it_rejects_a_letter_l_typed_for_a_one():
+    assert "letters" in _reason("07l2345678")
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None])
+def test_it_rejects_an_empty_number(raw):
+    assert "empty" in _reason(raw)
+
+
+def test_it_rejects_an_unknown_country_code():
+    assert "unknown country code" in _reason("+999 712 345 678")
+
+
+def test_it_rejects_an_unknown_country_code_after_the_00_prefix():
+    assert "unknown country code" in _reason("00999712345678")
+
+
+def test_it_rejects_a_number_that_does_not_exist_in_the_country():
+    # Nine digits like a mobile number, but Tanzanian numbers do not begin with 9 after 0.
+    reason = _reason("0912 345 678")
+    assert "Invalid phone number format" in reason
+    assert "'0912 345 678'" in reason
+
+
+def test_it_names_the_input_in_the_message():
+    assert "'0712 345'" in _reason("0712 345")
