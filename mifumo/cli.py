@@ -5,6 +5,7 @@ mifumo web         the web server alone          } scale-out: configured by DATA
 mifumo worker      a Celery worker               } REDIS_URL, CELERY_BROKER_URL and
 mifumo scheduler   the Celery beat scheduler     } SECRET_KEY (MIFUMO_MODE=scale-out)
 mifumo manage ...  Django's management commands
+mifumo simulator   a stand-in for the SMS vendors (Beem, Arkesel, Africa's Talking, Twilio)
 """
 
 from __future__ import annotations
@@ -87,6 +88,91 @@ def scheduler_command(schedule_file: Path, extra: list[str]) -> list[str]:
         "--pidfile=",
         *extra,
     ]
+
+
+def simulator_command(host: str, port: int, extra: list[str] | None = None) -> list[str]:
+    return [PYTHON, "-m", "mifumo.cli", "simulator", "--host", host, "--port", str(port)] + (
+        extra or []
+    )
+
+
+# --- mifumo simulator ---------------------------------------------------------------------------
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def add_simulator_parser(commands) -> None:
+    parser = commands.add_parser(
+        "simulator",
+        help="a stand-in for the SMS vendors, for trying Mifumo and for benchmarks",
+        description="Serve Beem, Arkesel, Africa's Talking and Twilio's SMS APIs on one port, "
+        "record what arrives (GET /_simulator/messages, /_simulator/stats) and post delivery "
+        "reports back. Point <VENDOR>_BASE_URL at it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9090, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=_non_negative, default=0.0)
+    parser.add_argument(
+        "--failure-rate", type=_rate, default=0.0, help="share of sends answered 500"
+    )
+    parser.add_argument(
+        "--rate-429", type=_rate, default=0.0, help="share of sends answered 429 Retry-After"
+    )
+    parser.add_argument("--retry-after", type=int, default=1, help="seconds, in 429 answers")
+    parser.add_argument(
+        "--drop-rate",
+        type=_rate,
+        default=0.0,
+        help="share of sends recorded, then the connection closed without an answer",
+    )
+    parser.add_argument("--dlr-delay-ms", type=_non_negative, default=500.0)
+    parser.add_argument(
+        "--dlr-failure-rate", type=_rate, default=0.0, help="share of reports saying failed"
+    )
+    parser.add_argument(
+        "--callback-url",
+        default="",
+        help="where delivery reports go when a request names none; {vendor} is replaced "
+        "by beem, arkesel, africastalking or twilio",
+    )
+    parser.add_argument(
+        "--down-for", type=_non_negative, default=0.0, help="answer 503 for this many seconds"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="repeatable fault decisions")
+
+
+def simulator(args: argparse.Namespace) -> int:
+    from mifumo.delivery.simulator import SimulatorConfig, run
+
+    try:
+        config = SimulatorConfig(
+            latency_ms=args.latency_ms,
+            failure_rate=args.failure_rate,
+            rate_429=args.rate_429,
+            retry_after=args.retry_after,
+            drop_rate=args.drop_rate,
+            dlr_delay_ms=args.dlr_delay_ms,
+            dlr_failure_rate=args.dlr_failure_rate,
+            callback_url=args.callback_url,
+            down_until=time.time() + args.down_for if args.down_for else 0.0,
+        )
+    except ValueError as error:
+        print(f"mifumo simulator: {error}", file=sys.stderr)
+        return 2
+    run(args.host, args.port, config, seed=args.seed, announce=lambda line: print(line, flush=True))
+    return 0
 
 
 # --- mifumo serve -------------------------------------------------------------------------------
@@ -282,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("scheduler", help="run the Celery beat scheduler (scale-out; one only)")
     commands.add_parser("manage", help="Django management commands", add_help=False)
+    add_simulator_parser(commands)
     announce_parser = commands.add_parser("_announce")
     announce_parser.add_argument("base_url")
 
@@ -299,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.command == "_announce":
         return announce(args.base_url)
+    if args.command == "simulator":
+        return simulator(args)
     _scale_out_defaults()
     if args.command == "web":
         return _exec(web_command(args.host, args.port, args.workers, args.threads))
