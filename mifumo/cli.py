@@ -204,8 +204,44 @@ stdout_logfile_maxbytes=0
 """
 
 
+SMS_VENDORS = ("beem", "arkesel", "africastalking", "twilio")
+
+
+def _simulate_sms(directory: Path, base_url: str) -> int | None:
+    """With no SMS vendor configured, route SMS to the built-in simulator, through the same
+    adapter code that talks to real vendors. Returns the simulator's port, or None."""
+    configured = os.environ.get("SMS_PROVIDER") or any(
+        os.environ.get(f"{vendor.upper()}_API_KEY") for vendor in SMS_VENDORS
+    )
+    if configured:
+        return None
+    from mifumo.embedded import embedded_secret_key
+
+    port = _free_port()
+    os.environ.update(
+        SMS_PROVIDER="arkesel",
+        ARKESEL_BASE_URL=f"http://127.0.0.1:{port}",
+        ARKESEL_API_KEY="simulator",
+        ARKESEL_SENDER_ID=os.environ.get("ARKESEL_SENDER_ID", "MIFUMO"),
+        ARKESEL_WEBHOOK_SECRET=embedded_secret_key(directory, "simulator_webhook_secret"),
+    )
+    os.environ.setdefault("MIFUMO_PUBLIC_URL", base_url)
+    return port
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def supervisor_config(
-    directory: Path, host: str, port: int, web_workers: int, private_redis: bool
+    directory: Path,
+    host: str,
+    port: int,
+    web_workers: int,
+    private_redis: bool,
+    simulator_port: int | None = None,
 ) -> str:
     """The process tree of `mifumo serve`. supervisord restarts any child that dies, starts
     them in priority order and stops them in reverse (Redis last), each with its whole group."""
@@ -229,6 +265,15 @@ loglevel=warn
         sections.append(
             _program("redis", redis_server_command(directory), priority=10, stop_wait=10)
         )
+    if simulator_port is not None:
+        sections.append(
+            _program(
+                "simulator",
+                simulator_command("127.0.0.1", simulator_port, ["--dlr-delay-ms", "1500"]),
+                priority=15,
+                stop_wait=10,
+            )
+        )
     sections.append(
         _program("web", web_command(host, port, web_workers, 4), priority=20, stop_wait=20)
     )
@@ -241,9 +286,12 @@ loglevel=warn
             stop_wait=10,
         )
     )
+    announce_argv = [PYTHON, "-m", "mifumo.cli", "_announce", _base_url(host, port)]
+    if simulator_port is not None:
+        announce_argv += ["--simulator", f"http://127.0.0.1:{simulator_port}"]
     announce = _program(
         "announce",
-        [PYTHON, "-m", "mifumo.cli", "_announce", _base_url(host, port)],
+        announce_argv,
         priority=30,
         stop_wait=5,
     )
@@ -285,6 +333,8 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Before Django reads the settings: the simulator's account is configured by env.
+    simulator_port = _simulate_sms(directory, _base_url(args.host, args.port))
     _setup_django()
     from django.core.management import call_command
 
@@ -293,14 +343,16 @@ def serve(args: argparse.Namespace) -> int:
     private_redis = not os.environ.get("REDIS_URL")
     config_path = directory / "supervisord.conf"
     config_path.write_text(
-        supervisor_config(directory, args.host, args.port, args.web_workers, private_redis)
+        supervisor_config(
+            directory, args.host, args.port, args.web_workers, private_redis, simulator_port
+        )
     )
     print("Mifumo: starting the web server, worker and scheduler…", flush=True)
     os.execv(PYTHON, [PYTHON, "-m", "supervisor.supervisord", "-n", "-c", str(config_path)])  # noqa: S606
     return 0  # not reached
 
 
-def announce(base_url: str, timeout: float = 120.0) -> int:
+def announce(base_url: str, simulator_url: str = "", timeout: float = 120.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -313,6 +365,13 @@ def announce(base_url: str, timeout: float = 120.0) -> int:
     else:
         print(f"Mifumo: {base_url}/healthz did not answer within {timeout:.0f}s", flush=True)
         return 1
+    simulator_note = (
+        f"  No SMS provider is configured: SMS go to the built-in simulator, which answers\n"
+        f"  like a vendor and reports delivery. See what it received at\n"
+        f"    {simulator_url}/_simulator/messages\n"
+        if simulator_url
+        else ""
+    )
     example = (
         '{"organization": "My School", "name": "Your Name", '
         '"email": "you@example.org", "password": "a long passphrase", "country": "TZ"}'
@@ -324,7 +383,7 @@ def announce(base_url: str, timeout: float = 120.0) -> int:
   Create the first account (your organisation and its admin):
     curl -X POST {base_url}/api/auth/register/ -H 'Content-Type: application/json' \\
       -d '{example}'
-  Stop with Ctrl-C.
+{simulator_note}  Stop with Ctrl-C.
 """,
         flush=True,
     )
@@ -371,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     add_simulator_parser(commands)
     announce_parser = commands.add_parser("_announce")
     announce_parser.add_argument("base_url")
+    announce_parser.add_argument("--simulator", default="")
 
     args, extra = parser.parse_known_args(argv)
     if args.command == "manage":
@@ -385,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "_announce":
-        return announce(args.base_url)
+        return announce(args.base_url, args.simulator)
     if args.command == "simulator":
         return simulator(args)
     _scale_out_defaults()

@@ -25,9 +25,9 @@ def redis_socket_path(directory: Path) -> Path:
     return directory / "redis.sock"
 
 
-def embedded_secret_key(directory: Path) -> str:
-    """Return the data dir's secret key, creating it on first use (readable by the owner only)."""
-    key_file = directory / "secret_key"
+def embedded_secret_key(directory: Path, name: str = "secret_key") -> str:
+    """Return a secret kept in the data dir, creating it on first use (owner-readable only)."""
+    key_file = directory / name
     try:
         key = key_file.read_text().strip()
         if key:

@@ -241,8 +241,12 @@ DELIVERY = {
     "batch_size": env_int("MIFUMO_DISPATCH_BATCH", 500, minimum=1),
     # A dispatch task sends for at most this long, then re-queues itself behind other
     # campaigns' tasks: one tenant's 50,000 messages never hold another's 20 for long.
-    "task_time_budget": 15.0,
-    "lease_seconds": 90,
+    "task_time_budget": float(env_int("MIFUMO_DISPATCH_TIME_BUDGET", 15, minimum=1)),
+    # A claimed message whose worker has not reported within this long is reclaimed by the
+    # scheduler: more than the time budget plus a vendor request's timeout.
+    "lease_seconds": env_int("MIFUMO_DISPATCH_LEASE_SECONDS", 90, minimum=5),
+    # The scheduler re-queues a campaign with due messages and no dispatch seen this long.
+    "idle_seconds": float(env_int("MIFUMO_DISPATCH_IDLE_SECONDS", 20, minimum=1)),
     "max_attempts": 5,
     "retry_base_seconds": 5.0,
     "retry_max_seconds": 300.0,

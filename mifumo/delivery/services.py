@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils.timezone import now
@@ -293,10 +294,12 @@ def apply_delivery_reports(
     return applied
 
 
-def campaigns_needing_dispatch(at: datetime | None = None, idle_seconds: float = 20.0):
+def campaigns_needing_dispatch(at: datetime | None = None, idle_seconds: float | None = None):
     """Sending campaigns with messages due and no dispatch seen for a while (a lost task, or
     retries whose time has come)."""
     at = at or now()
+    if idle_seconds is None:
+        idle_seconds = settings.DELIVERY["idle_seconds"]
     due = Message.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=at).values(
         "campaign_id"
     )
