@@ -1,0 +1,189 @@
+"""The delivery engine with real parts: the simulator standing in for Arkesel, `mifumo worker`
+processes on the real broker, `mifumo scheduler`, and `mifumo web` receiving delivery reports.
+Timings are shortened through the engine's own settings so faults heal within seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from django.db import transaction
+
+from mifumo.delivery import services
+from mifumo.delivery.models import Campaign, CampaignStatus, MessageStatus
+from mifumo.delivery.services import Recipient
+from tests.factories import create_tenant
+from tests.integration.conftest import (
+    MIFUMO,
+    free_port,
+    scale_out_env,
+    start_process,
+    stop_process,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+WEBHOOK_SECRET = "integration-webhook-secret"
+
+
+def _get(url: str):
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+class Stack:
+    def __init__(self, tmp_path, *, latency_ms: int = 0, web: bool = False) -> None:
+        self.tmp_path = tmp_path
+        self.processes: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
+        self.sim_url = f"http://127.0.0.1:{free_port()}"
+        self.web_url = f"http://127.0.0.1:{free_port()}" if web else ""
+        self.env = scale_out_env(
+            SMS_PROVIDER="arkesel",
+            ARKESEL_BASE_URL=self.sim_url,
+            ARKESEL_API_KEY="integration",
+            ARKESEL_SENDER_ID="SHULE",
+            ARKESEL_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            MIFUMO_PUBLIC_URL=self.web_url,
+            MIFUMO_DISPATCH_BATCH="100",
+            MIFUMO_DISPATCH_TIME_BUDGET="2",
+            MIFUMO_DISPATCH_LEASE_SECONDS="6",
+            MIFUMO_DISPATCH_IDLE_SECONDS="3",
+            CELERY_TASK_SOFT_TIME_LIMIT="5",
+            CELERY_VISIBILITY_TIMEOUT="20",
+        )
+        port = self.sim_url.rsplit(":", 1)[1]
+        self._start(
+            [
+                *MIFUMO,
+                "simulator",
+                "--port",
+                port,
+                "--latency-ms",
+                str(latency_ms),
+                "--dlr-delay-ms",
+                "200",
+            ],
+            "simulator",
+        )
+        wait_until(lambda: _get(f"{self.sim_url}/_simulator/health"), 30, "no simulator")
+        if web:
+            self._start(
+                [*MIFUMO, "web", "--port", self.web_url.rsplit(":", 1)[1], "--workers", "1"], "web"
+            )
+            wait_until(lambda: _get(f"{self.web_url}/healthz"), 30, "no web server")
+        self._start([*MIFUMO, "scheduler"], "scheduler")
+
+    def _start(self, argv, name) -> subprocess.Popen:
+        process = start_process(argv, self.tmp_path / f"{name}-{len(self.processes)}.log", self.env)
+        self.processes.append(process)
+        return process
+
+    def start_worker(self) -> subprocess.Popen:
+        worker = self._start(
+            [*MIFUMO, "worker", "--concurrency", "1", "--without-gossip", "--without-mingle"],
+            "worker",
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen) -> None:
+        """SIGKILL the worker and its pool children: nothing gets to clean up."""
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.sim_url}/_simulator/stats", timeout=10).json()
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop_process(process)
+
+
+@contextmanager
+def stack(tmp_path, **options) -> Iterator[Stack]:
+    running = Stack(tmp_path, **options)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def accept(tenant, count: int):
+    with transaction.atomic():
+        campaign = services.campaign_accept(
+            tenant=tenant,
+            recipients=[
+                Recipient(to=f"+2557{index:08d}", body="Habari mzazi") for index in range(count)
+            ],
+        )
+    return campaign
+
+
+def pending(campaign) -> int:
+    return campaign.messages.filter(
+        status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
+    ).count()
+
+
+def test_a_campaign_is_sent_once_to_everyone_and_delivery_reports_come_back(tmp_path):
+    tenant = create_tenant()
+    with stack(tmp_path, web=True) as running:
+        running.start_worker()
+        running.start_worker()
+        campaign = accept(tenant, 300)
+        wait_until(
+            lambda: campaign.messages.filter(status=MessageStatus.DELIVERED).count() == 300,
+            90,
+            "not every message was delivered",
+        )
+        stats = running.stats()
+        assert stats["messages"] == 300
+        assert stats["unique_recipients"] == 300
+        assert stats["duplicate_messages"] == 0
+        wait_until(
+            lambda: Campaign.objects.get(pk=campaign.pk).counters == {"delivered": 300},
+            30,
+            "the counters never caught up with the delivery reports",
+        )
+        assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED
+
+
+def test_workers_killed_three_times_lose_nothing_and_send_nothing_twice(tmp_path):
+    tenant = create_tenant()
+    with stack(tmp_path, latency_ms=60) as running:
+        worker = running.start_worker()
+        campaign = accept(tenant, 10_000)
+        started = time.monotonic()
+        for _ in range(3):
+            # Let it send for a while, then pull the plug mid-request.
+            wait_until(lambda: running.stats()["messages"] > 0, 60, "nothing was sent")
+            time.sleep(2.5)
+            running.kill_worker(worker)
+            worker = running.start_worker()
+        wait_until(lambda: pending(campaign) == 0, 240, "messages were left behind")
+        recovered_after = time.monotonic() - started
+
+        stats = running.stats()
+        statuses = services.campaign_counts(campaign.pk)
+        print(f"10,000 messages, 3 SIGKILLs: done after {recovered_after:.0f}s; {statuses}")
+        assert stats["duplicate_messages"] == 0, stats["duplicates"]
+        assert sum(statuses.values()) == 10_000
+        assert set(statuses) <= {MessageStatus.SENT, MessageStatus.UNKNOWN}
+        # Everything marked sent was received; the unknown ones were in flight at a kill.
+        assert statuses.get(MessageStatus.SENT, 0) <= stats["unique_recipients"]
+        assert statuses.get(MessageStatus.UNKNOWN, 0) <= 3 * 100
+        wait_until(
+            lambda: Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED,
+            30,
+            "the campaign never completed",
+        )
