@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,6 +109,66 @@ def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(served):
     wait_until(lambda: "Mifumo is ready at" in served["log"].read_text(), 10, "no ready banner")
     banner = served["log"].read_text()
     assert f"{base}/" in banner and "/api/auth/register/" in banner
+
+
+def test_with_no_vendor_configured_sms_go_through_the_simulator_and_come_back_delivered(
+    served, tmp_path
+):
+    base = served["base"]
+    registered = httpx.post(
+        f"{base}/api/auth/register/",
+        json={
+            "organization": "Shule ya Simulator",
+            "name": "Amina",
+            "email": "amina@sim.example",
+            "password": "a long passphrase for amina",
+        },
+        timeout=10,
+    )
+    assert registered.status_code == 201
+    wait_until(lambda: "_simulator/messages" in served["log"].read_text(), 10, "no banner")
+    simulator = re.search(
+        r"(http://127\.0\.0\.1:\d+)/_simulator/messages", served["log"].read_text()
+    )
+    assert simulator, served["log"].read_text()
+
+    # Until the bulk-send API exists, queue a campaign the way it will: through the service,
+    # in a process that shares the installation's data directory.
+    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARIABLES}
+    env["MIFUMO_DATA_DIR"] = str(tmp_path / "data")
+    script = (
+        "from mifumo.tenancy.models import Tenant\n"
+        "from mifumo.delivery.services import campaign_accept, Recipient\n"
+        "tenant = Tenant.objects.get(name='Shule ya Simulator')\n"
+        "campaign_accept(tenant=tenant, recipients=[Recipient(to=f'+2557120000{i:02d}', "
+        "body='Habari mzazi') for i in range(5)])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "mifumo.cli", "manage", "shell", "-c", script],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+    def delivered() -> int:
+        check = (
+            "from mifumo.delivery.models import Message\n"
+            "print(Message.objects.filter(status='delivered').count())\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "mifumo.cli", "manage", "shell", "-c", check],
+            env=env,
+            check=True,
+            timeout=60,
+            capture_output=True,
+            text=True,
+        )
+        return int(result.stdout.strip().splitlines()[-1])
+
+    wait_until(lambda: delivered() == 5, 60, "the simulator's delivery reports never arrived")
+    received = httpx.get(f"{simulator.group(1)}/_simulator/stats", timeout=5).json()
+    assert received["by_vendor"]["arkesel"] == 5
 
 
 def test_it_restarts_a_child_that_dies(served):
