@@ -283,8 +283,7 @@ def _request_failed(
         return "ok"
     if error.kind == ErrorKind.ACCOUNT:
         release(batch, 0, count_attempt=False)
-        pause(campaign, reason)
-        return "pause"
+        return fail_over_or_pause(campaign, reason)
     # Transient: the request was not accepted. Retry later; a run of them pauses the campaign
     # (an outage) rather than spending every message's attempts.
     failures = Campaign.objects.filter(pk=campaign.pk)
@@ -293,9 +292,23 @@ def _request_failed(
     attempt = max(m.attempts for m in batch)
     release(batch, backoff_seconds(attempt, error.retry_after), count_attempt=False)
     if count >= _config("pause_after_failures"):
-        pause(campaign, f"{reason} ({count} failed requests in a row)")
-        return "pause"
+        return fail_over_or_pause(campaign, f"{reason} ({count} failed requests in a row)")
     return "retry"
+
+
+def fail_over_or_pause(campaign: Campaign, reason: str) -> str:
+    """Move the campaign to its account's fallback when it has one ("switch"), else pause it
+    ("pause"). The campaign stays on the fallback for the rest of its run."""
+    account = campaign.provider_account
+    if account is not None and account.fallback_id and account.fallback_id != account.pk:
+        switched = Campaign.objects.filter(pk=campaign.pk, provider_account_id=account.pk).update(
+            provider_account_id=account.fallback_id, consecutive_failures=0
+        )
+        if switched:
+            logger.warning("Campaign %s moved to its fallback account: %s", campaign.pk, reason)
+            return "switch"
+    pause(campaign, reason)
+    return "pause"
 
 
 def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) -> DispatchOutcome:
@@ -344,10 +357,12 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
             if wait > 0:
                 time.sleep(wait)
             result = _send_request(campaign, account, batch)
-            if result == "pause":
+            if result in {"pause", "switch"}:
                 for rest in requests[index + 1 :]:
                     release(rest, 0, count_attempt=False)
                 services.campaign_refresh(campaign.pk)
+                if result == "switch":
+                    outcome.requeue_in = 0.0  # again at once, through the fallback account
                 return outcome
             outcome.sent += len(batch)
         Campaign.objects.filter(pk=campaign.pk).update(dispatched_at=now())

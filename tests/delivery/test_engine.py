@@ -9,7 +9,13 @@ import pytest
 from django.utils.timezone import now
 
 from mifumo.delivery import dispatch, services
-from mifumo.delivery.models import Campaign, CampaignStatus, Message, MessageStatus
+from mifumo.delivery.models import (
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    ProviderAccount,
+)
 from mifumo.delivery.services import Recipient
 from mifumo.delivery.tasks import probe_campaign, sweep
 from tests.factories import create_contact
@@ -315,3 +321,36 @@ class TestDeliveryReports:
 
     def test_an_unknown_provider_is_a_404(self, client, db):
         assert client.post("/api/messaging/webhooks/nobody/?token=x").status_code == 404
+
+
+def test_an_account_that_fails_moves_its_campaign_to_the_fallback_account(tenant_a, vendor):
+    from tests.delivery.conftest import FakeVendor
+
+    spare = FakeVendor()
+    try:
+        fallback = ProviderAccount.objects.create(
+            tenant=tenant_a, provider="arkesel", name="spare", base_url=spare.url, api_key="k2"
+        )
+        primary = ProviderAccount.objects.create(
+            tenant=tenant_a,
+            provider="arkesel",
+            name="main",
+            base_url=vendor.url,
+            api_key="k1",
+            fallback=fallback,
+        )
+        vendor.reply(401, json={"status": "error", "message": "Invalid API key"})
+        accepted(spare, numbers(2))
+        campaign = accept(tenant_a, numbers(2), provider_account=primary)
+
+        outcome = dispatch.dispatch(campaign.pk)
+        assert outcome.requeue_in == 0.0
+        dispatch.dispatch(campaign.pk)
+
+        campaign.refresh_from_db()
+        assert campaign.provider_account == fallback
+        assert campaign.status == CampaignStatus.COMPLETED
+        assert statuses(campaign) == ["sent", "sent"]
+        assert spare.last.headers["api-key"] == "k2"
+    finally:
+        spare.stop()
