@@ -187,3 +187,18 @@ def test_workers_killed_three_times_lose_nothing_and_send_nothing_twice(tmp_path
             30,
             "the campaign never completed",
         )
+
+
+def test_a_small_campaign_is_not_stuck_behind_a_big_one(tmp_path):
+    big_sender, small_sender = create_tenant("Big NGO"), create_tenant("Small School")
+    with stack(tmp_path, latency_ms=150) as running:
+        running.start_worker()  # one worker: the two campaigns must take turns
+        big = accept(big_sender, 4_000)
+        wait_until(lambda: running.stats()["messages"] > 0, 60, "the big campaign never started")
+        with transaction.atomic():
+            small = services.campaign_accept(
+                tenant=small_sender,
+                recipients=[Recipient(to=f"+2556{i:08d}", body="Kikao kesho") for i in range(20)],
+            )
+        wait_until(lambda: pending(small) == 0, 60, "the small campaign waited too long")
+        assert pending(big) > 0, "the big campaign finished first: nothing was shown"
