@@ -41,7 +41,9 @@ def _get(url: str):
 
 
 class Stack:
-    def __init__(self, tmp_path, *, latency_ms: int = 0, web: bool = False) -> None:
+    def __init__(
+        self, tmp_path, *, latency_ms: int = 0, web: bool = False, faults: tuple = ()
+    ) -> None:
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
@@ -72,6 +74,7 @@ class Stack:
                 str(latency_ms),
                 "--dlr-delay-ms",
                 "200",
+                *faults,
             ],
             "simulator",
         )
@@ -202,3 +205,18 @@ def test_a_small_campaign_is_not_stuck_behind_a_big_one(tmp_path):
             )
         wait_until(lambda: pending(small) == 0, 60, "the small campaign waited too long")
         assert pending(big) > 0, "the big campaign finished first: nothing was shown"
+
+
+def test_429s_and_500s_from_the_vendor_are_retried_until_everyone_has_it_once(tmp_path):
+    tenant = create_tenant()
+    faults = ("--rate-429", "0.3", "--retry-after", "1", "--failure-rate", "0.2", "--seed", "7")
+    with stack(tmp_path, faults=faults) as running:
+        running.start_worker()
+        campaign = accept(tenant, 1_000)
+        wait_until(lambda: pending(campaign) == 0, 120, "messages were left behind")
+        stats = running.stats()
+        assert services.campaign_counts(campaign.pk) == {"sent": 1_000}
+        assert stats["unique_recipients"] == 1_000
+        assert stats["duplicate_messages"] == 0
+        refused = stats["requests"]["arkesel"]["send"]
+        assert refused.get("429", 0) > 0 and refused.get("500", 0) > 0  # the faults happened
