@@ -219,10 +219,10 @@ GROUP_MEMBERS_MAX_IDS = 1000
 CONTACTS_IMPORT_MAX_UNPACKED_BYTES = env_int(
     "MIFUMO_IMPORT_MAX_UNPACKED_BYTES", 256 * 1024 * 1024, minimum=1024 * 1024
 )
-CONTACTS_IMPORT_CHUNK_ROWS = 2000  # rows per transaction: a few statements each
+CONTACTS_IMPORT_CHUNK_ROWS = 5000  # rows per transaction: a few statements each
 # How long one import task works before it saves its place and queues the next one: well
-# inside CELERY_TASK_SOFT_TIME_LIMIT, so a chunk in progress always finishes.
-CONTACTS_IMPORT_TASK_SECONDS = env_int("MIFUMO_IMPORT_TASK_SECONDS", 15, minimum=1)
+# inside CELERY_TASK_SOFT_TIME_LIMIT, so a chunk in progress always finishes (0: one chunk).
+CONTACTS_IMPORT_TASK_SECONDS = env_int("MIFUMO_IMPORT_TASK_SECONDS", 15, minimum=0)
 
 # Request bodies: JSON up to 8 MB (10,000 bulk-send recipients with names fit in under 2 MB);
 # multipart uploads up to the 10 MB file limit plus room for the form's other fields.
@@ -252,7 +252,8 @@ DELIVERY = {
     "retry_max_seconds": 300.0,
     # Consecutive failed requests after which a campaign pauses instead of burning retries.
     "pause_after_failures": 3,
-    "probe_interval_seconds": 15.0,
+    # While paused, how often the scheduler asks the vendor whether it can send again.
+    "probe_interval_seconds": float(env_int("MIFUMO_PROBE_SECONDS", 15, minimum=0)),
 }
 
 SIMPLE_JWT = {

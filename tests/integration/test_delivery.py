@@ -60,6 +60,7 @@ class Stack:
             MIFUMO_DISPATCH_TIME_BUDGET="2",
             MIFUMO_DISPATCH_LEASE_SECONDS="6",
             MIFUMO_DISPATCH_IDLE_SECONDS="3",
+            MIFUMO_PROBE_SECONDS="2",
             CELERY_TASK_SOFT_TIME_LIMIT="5",
             CELERY_VISIBILITY_TIMEOUT="20",
         )
@@ -220,3 +221,21 @@ def test_429s_and_500s_from_the_vendor_are_retried_until_everyone_has_it_once(tm
         assert stats["duplicate_messages"] == 0
         refused = stats["requests"]["arkesel"]["send"]
         assert refused.get("429", 0) > 0 and refused.get("500", 0) > 0  # the faults happened
+
+
+def test_a_vendor_outage_pauses_the_campaign_and_it_resumes_by_itself(tmp_path):
+    tenant = create_tenant()
+    with stack(tmp_path) as running:
+        running.start_worker()
+        httpx.post(f"{running.sim_url}/_simulator/config", json={"down": True}, timeout=5)
+        campaign = accept(tenant, 200)
+        wait_until(
+            lambda: Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.PAUSED,
+            60,
+            "the campaign did not pause during the outage",
+        )
+        assert services.campaign_counts(campaign.pk) == {"queued": 200}  # nothing failed
+        httpx.post(f"{running.sim_url}/_simulator/config", json={"down": False}, timeout=5)
+        wait_until(lambda: pending(campaign) == 0, 90, "the campaign did not resume")
+        assert services.campaign_counts(campaign.pk) == {"sent": 200}
+        assert running.stats()["duplicate_messages"] == 0
