@@ -23,6 +23,18 @@ if not os.environ.get("REDIS_URL"):
     _redis_process = start_redis(_directory)
 
 
+def restart_private_redis() -> None:
+    """Stop the run's private Redis (it writes its append-only file) and start it again: what
+    a crash-and-restart of `mifumo serve`'s Redis looks like to the workers."""
+    global _redis_process
+    from mifumo.embedded import start_redis
+
+    assert _redis_process is not None, "this run uses an external Redis"
+    _redis_process.terminate()
+    _redis_process.wait(timeout=10)
+    _redis_process = start_redis(_directory)
+
+
 @atexit.register
 def _stop() -> None:
     if _redis_process is not None:

@@ -76,6 +76,52 @@ def stop_process(process: subprocess.Popen) -> None:
 MIFUMO = [sys.executable, "-m", "mifumo.cli"]
 
 
+def restart_redis() -> None:
+    """Restart the Redis the run uses: the private one (append-only file, like `mifumo serve`)
+    or the machine's (CI starts it without persistence, so its queues are lost: the database
+    is what the engine recovers from)."""
+    from urllib.parse import urlsplit
+
+    if settings.REDIS_URL.startswith("unix://"):
+        from mifumo import testing
+
+        testing.restart_private_redis()
+        return
+    url = urlsplit(settings.REDIS_URL)
+    host, port = url.hostname or "127.0.0.1", str(url.port or 6379)
+    subprocess.run(["redis-cli", "-h", host, "-p", port, "shutdown", "nosave"], check=False)
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            host,
+            "--port",
+            port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ],
+        check=True,
+    )
+    wait_until(
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-h", host, "-p", port, "ping"], capture_output=True
+            ).returncode
+            == 0
+        ),
+        30,
+        "Redis did not come back",
+    )
+
+
 @pytest.fixture
 def worker(transactional_db, tmp_path) -> Iterator[subprocess.Popen]:
     """A real Celery worker (`mifumo worker`) on the suite's broker, sharing the test database."""

@@ -22,6 +22,7 @@ from tests.factories import create_tenant
 from tests.integration.conftest import (
     MIFUMO,
     free_port,
+    restart_redis,
     scale_out_env,
     start_process,
     stop_process,
@@ -239,3 +240,19 @@ def test_a_vendor_outage_pauses_the_campaign_and_it_resumes_by_itself(tmp_path):
         wait_until(lambda: pending(campaign) == 0, 90, "the campaign did not resume")
         assert services.campaign_counts(campaign.pk) == {"sent": 200}
         assert running.stats()["duplicate_messages"] == 0
+
+
+def test_a_redis_restart_mid_campaign_loses_nothing_and_sends_nothing_twice(tmp_path):
+    tenant = create_tenant()
+    with stack(tmp_path, latency_ms=60) as running:
+        running.start_worker()
+        campaign = accept(tenant, 3_000)
+        wait_until(lambda: running.stats()["messages"] > 0, 60, "nothing was sent")
+        time.sleep(1)
+        restart_redis()
+        wait_until(lambda: pending(campaign) == 0, 180, "messages were left behind")
+        counts = services.campaign_counts(campaign.pk)
+        stats = running.stats()
+        assert sum(counts.values()) == 3_000
+        assert set(counts) <= {MessageStatus.SENT, MessageStatus.UNKNOWN}
+        assert stats["duplicate_messages"] == 0
