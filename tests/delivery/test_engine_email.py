@@ -22,9 +22,7 @@ def mail_server(monkeypatch):
     controller.stop()
 
 
-def test_an_email_campaign_reaches_every_recipient_with_its_subject_and_body(
-    tenant_a, mail_server
-):
+def test_an_email_campaign_reaches_every_recipient_with_its_subject_and_body(tenant_a, mail_server):
     campaign = services.campaign_accept(
         tenant=tenant_a,
         channel=Channel.EMAIL,
