@@ -21,9 +21,14 @@ def phone_prefixes(query: str, region: str) -> list[str]:
     if query.strip().startswith("+"):
         return ["+" + digits]
     country_code = str(phonenumbers.country_code_for_region(region) or "")
-    prefixes = {"+" + digits}  # "255712..." typed without its plus
+    prefixes = set()
     if country_code:
         prefixes.add(f"+{country_code}{digits.lstrip('0')}")
+    if not (country_code and digits.startswith("0")):
+        # "255712..." typed without its plus. No country code begins with 0, so "0712" is only
+        # ever national: its one prefix is counted by an index-only scan of contact_phone_prefix
+        # (bench/contacts_list.py), where two need a bitmap heap scan of every matching row.
+        prefixes.add("+" + digits)
     return sorted(prefixes)
 
 
@@ -53,9 +58,19 @@ class ContactFilter(django_filters.FilterSet):
         if not query:
             return queryset
         if _PHONE_LIKE.match(query):
-            region = self.request.tenant.default_region
+            prefixes = phone_prefixes(query, self.request.tenant.default_region)
+            if len(prefixes) > 1:
+                # "712" may be national (+255712) or international (+712), and seldom both.
+                # One prefix is counted by an index-only scan of contact_phone_prefix; an OR of
+                # two by a bitmap heap scan of every match (bench/contacts_list.py), so the
+                # prefixes that match nothing are dropped first, at one index probe each.
+                prefixes = [
+                    p for p in prefixes if queryset.filter(phone_e164__startswith=p).exists()
+                ]
+                if not prefixes:
+                    return queryset.none()
             condition = Q()
-            for prefix in phone_prefixes(query, region):
+            for prefix in prefixes:
                 condition |= Q(phone_e164__startswith=prefix)
             return queryset.filter(condition)
         return queryset.filter(Q(name__icontains=query) | Q(email__icontains=query))

@@ -93,3 +93,11 @@ class Contact(models.Model):
     @property
     def is_opted_out(self) -> bool:
         return self.opted_out_at is not None
+
+
+# Import jobs live in contacts/imports/ and belong to this app.
+from mifumo.contacts.imports.models import (  # noqa: E402, F401
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+)

@@ -9,6 +9,7 @@ Celery redelivery or the scheduler, finds nothing to claim, so nobody gets a mes
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import uuid
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils.timezone import now
 
@@ -56,28 +57,43 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
 
 def claim(campaign: Campaign, limit: int) -> list[Message]:
     stamp = now()
+    lease = stamp + timedelta(seconds=_config("lease_seconds"))
     with transaction.atomic():
-        due = (
+        # The rows are locked (PostgreSQL) or the database is (SQLite's IMMEDIATE transactions)
+        # from this read to the commit, so what is read is what the UPDATE changes: the rows
+        # are read once, with the lock, and given their new values here.
+        claimed = list(
             Message.objects.select_for_update(skip_locked=True)
             .filter(campaign=campaign, status=MessageStatus.QUEUED, next_attempt_at__lte=stamp)
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
+            # The message_claim index's order, so the scan stops after `limit` rows. (With id
+            # as a tie-breaker, each claim read and sorted every due message of the campaign,
+            # since a campaign's messages all fall due at the same moment: 45 ms at 50,000.)
+            .order_by("next_attempt_at")[:limit]
         )
-        ids = list(due)
-        if not ids:
+        if not claimed:
             return []
-        Message.objects.filter(id__in=ids, status=MessageStatus.QUEUED).update(
+        updated = Message.objects.filter(id__in=_ids(claimed), status=MessageStatus.QUEUED).update(
             status=MessageStatus.SENDING,
-            lease_expires_at=stamp + timedelta(seconds=_config("lease_seconds")),
+            lease_expires_at=lease,
             request_sent_at=None,
             attempts=F("attempts") + 1,
             updated_at=stamp,
         )
-    return list(
-        Message.objects.filter(id__in=ids, status=MessageStatus.SENDING).order_by(
-            "next_attempt_at", "id"
+    if updated != len(claimed):
+        # Not expected while the rows are locked; if a database let another claim in between,
+        # only the messages this claim moved (their lease is its own) are this task's to send.
+        return list(
+            Message.objects.filter(
+                id__in=_ids(claimed), status=MessageStatus.SENDING, lease_expires_at=lease
+            ).order_by("next_attempt_at")
         )
-    )
+    for message in claimed:
+        message.status = MessageStatus.SENDING
+        message.lease_expires_at = lease
+        message.request_sent_at = None
+        message.attempts += 1
+        message.updated_at = stamp
+    return claimed
 
 
 def _ids(messages: Sequence[Message]) -> list[uuid.UUID]:
@@ -132,54 +148,33 @@ def record(
     accepted = refused = 0
     retry: list[Message] = []
     opted_out_contacts: list[uuid.UUID] = []
-    changed: list[Message] = []
+    # (id, status, provider_message_id or None to keep it, error_code, error_message, cost)
+    outcomes: list[tuple] = []
+    answered: set[str] = set()
     for result in results:
         message = by_id.get(result.message_id)
         if message is None:
             continue
-        message.provider = provider
-        message.lease_expires_at = None
-        message.updated_at = stamp
-        message.cost = result.cost
+        answered.add(result.message_id)
+        code, reason = result.error_code[:50], result.error_message[:500]
         if result.accepted:
             accepted += 1
-            message.status = MessageStatus.SENT
-            message.provider_message_id = result.provider_message_id[:100]
-            message.sent_at = stamp
-            message.error_code = message.error_message = ""
+            pmid = result.provider_message_id[:100]
+            outcomes.append((message.pk, MessageStatus.SENT, pmid, "", "", result.cost))
         elif result.unknown:
             # The vendor may have it (e.g. the connection broke mid-batch): never resent.
-            message.status = MessageStatus.UNKNOWN
-            message.error_code = (result.error_code or "unknown")[:50]
-            message.error_message = result.error_message[:500]
+            code = code or "unknown"
+            outcomes.append((message.pk, MessageStatus.UNKNOWN, None, code, reason, result.cost))
         elif result.retryable and message.attempts < _config("max_attempts"):
             retry.append(message)
-            continue
         else:
             refused += 1
-            message.status = MessageStatus.FAILED
-            message.error_code = result.error_code[:50]
-            message.error_message = result.error_message[:500]
+            outcomes.append((message.pk, MessageStatus.FAILED, None, code, reason, result.cost))
             if result.opted_out and message.contact_id:
                 opted_out_contacts.append(message.contact_id)
-        changed.append(message)
-    missing = [m for key, m in by_id.items() if key not in {r.message_id for r in results}]
+    missing = [m for key, m in by_id.items() if key not in answered]
     with transaction.atomic():
-        Message.objects.bulk_update(
-            changed,
-            [
-                "status",
-                "provider",
-                "provider_message_id",
-                "sent_at",
-                "error_code",
-                "error_message",
-                "cost",
-                "lease_expires_at",
-                "updated_at",
-            ],
-            batch_size=500,
-        )
+        write_outcomes(outcomes, provider, stamp)
         if opted_out_contacts:
             Contact.objects.filter(pk__in=opted_out_contacts, opted_out_at__isnull=True).update(
                 opted_out_at=stamp, opt_out_reason="The vendor reports the recipient unsubscribed"
@@ -191,6 +186,70 @@ def record(
         # missing ones is not known.
         mark_unknown(missing, "no_result", "The adapter returned no result for this message.")
     return accepted, refused
+
+
+_OUTCOME_COLUMNS = ("id", "status", "provider_message_id", "error_code", "error_message", "cost")
+OUTCOME_CHUNK = 500  # messages per statement where each value is a parameter (SQLite)
+# {rows} is a table of outcomes (columns as in _OUTCOME_COLUMNS) made of placeholders only;
+# {table} is the model's table. Every value is a parameter.
+_WRITE_OUTCOMES = """
+WITH v (id, status, provider_message_id, error_code, error_message, cost) AS ({rows})
+UPDATE {table} SET
+    status = v.status,
+    provider = %s,
+    provider_message_id = COALESCE(v.provider_message_id, {table}.provider_message_id),
+    error_code = v.error_code,
+    error_message = v.error_message,
+    cost = v.cost,
+    lease_expires_at = NULL,
+    updated_at = %s,
+    sent_at = CASE WHEN v.status = %s THEN %s ELSE {table}.sent_at END
+FROM v WHERE {table}.id = v.id{condition}
+"""
+
+
+def write_outcomes(outcomes: Sequence[tuple], provider: str, stamp) -> None:
+    """Each message's outcome in one statement: UPDATE ... FROM a table of the outcomes
+    joined on the primary key. `sent_at` is set on messages that were sent and kept on the
+    others; a None provider_message_id keeps the message's own.
+
+    Django's bulk_update builds a CASE WHEN per row and field: 500 messages cost ~0.6 s of the
+    worker's CPU, 90% of a dispatch batch. On PostgreSQL the outcomes travel as one array per
+    column (unnest), seven parameters whatever the batch size; elsewhere (SQLite >= 3.33) as
+    a VALUES list, 500 rows per statement.
+    """
+    if not outcomes:
+        return
+    fields = [Message._meta.get_field(name) for name in _OUTCOME_COLUMNS]
+    table = Message._meta.db_table
+    stamp = Message._meta.get_field("sent_at").get_db_prep_save(stamp, connection)
+    common = [provider, stamp, MessageStatus.SENT, stamp]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"CAST(%s AS {f.db_type(connection)}[])" for f in fields)
+        sql = _WRITE_OUTCOMES.format(
+            rows=f"SELECT * FROM unnest({arrays})",  # noqa: S608 - placeholders and types
+            table=table,
+            # The ids again, as a condition on the table: the planner then reaches the rows
+            # through the primary key whatever its statistics say. (It joined 200 outcomes to
+            # a fresh 20,000-message table it thought small with a hash over every row: 20 ms.)
+            condition=f" AND {table}.id = ANY(CAST(%s AS uuid[]))",
+        )
+        columns = [list(column) for column in zip(*outcomes, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*columns, *common, columns[0]])
+        return
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(outcomes), OUTCOME_CHUNK):
+            chunk = outcomes[start : start + OUTCOME_CHUNK]
+            params = [
+                f.get_db_prep_save(value, connection)
+                for outcome in chunk
+                for f, value in zip(fields, outcome, strict=True)
+            ]
+            values = "VALUES " + ", ".join([row] * len(chunk))
+            sql = _WRITE_OUTCOMES.format(rows=values, table=table, condition="")
+            cursor.execute(sql, [*params, *common])
 
 
 # --- checks before anything reaches a vendor ---------------------------------------------------
@@ -222,9 +281,7 @@ def _requests(messages: list[Message], account: SendingAccount) -> list[list[Mes
     """Split messages into vendor requests: the same text and sender, at most the vendor's
     recipients per request, and, under a low rate limit, few enough that one request is not a
     burst (one request per 1/60 of the per-minute limit)."""
-    per_request = account.provider.max_recipients_per_request
-    if account.limiter is not None:
-        per_request = max(1, min(per_request, int(account.limiter.limit.per_minute // 60)))
+    per_request = _recipients_per_request(account)
     groups: dict[tuple[str, str], list[Message]] = {}
     for message in messages:
         groups.setdefault((message.body, message.subject), []).append(message)
@@ -233,6 +290,13 @@ def _requests(messages: list[Message], account: SendingAccount) -> list[list[Mes
         for start in range(0, len(same_text), per_request):
             requests.append(same_text[start : start + per_request])
     return requests
+
+
+def _recipients_per_request(account: SendingAccount) -> int:
+    per_request = account.provider.max_recipients_per_request
+    if account.limiter is not None:
+        per_request = max(1, min(per_request, int(account.limiter.limit.per_minute // 60)))
+    return per_request
 
 
 def _outgoing(campaign: Campaign, account: SendingAccount, message: Message) -> OutgoingMessage:
@@ -267,7 +331,10 @@ def _send_request(campaign: Campaign, account: SendingAccount, batch: list[Messa
     except ProviderError as error:
         return _request_failed(campaign, batch, error, account.provider.name)
     record(batch, results, account.provider.name)
-    Campaign.objects.filter(pk=campaign.pk).update(consecutive_failures=0)
+    # Conditional: after a success the row is usually at 0 already and is not written again.
+    Campaign.objects.filter(pk=campaign.pk, consecutive_failures__gt=0).update(
+        consecutive_failures=0
+    )
     return "ok"
 
 
@@ -331,7 +398,7 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
         return outcome
     deadline = time.monotonic() + (time_budget or _config("task_time_budget"))
     while time.monotonic() < deadline:
-        claimed = claim(campaign, _config("batch_size"))
+        claimed = claim(campaign, _claim_size(account, deadline - time.monotonic()))
         if not claimed:
             break
         sendable = refuse_undeliverable(campaign, claimed)
@@ -347,10 +414,14 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
                     tokens, max_wait=max(0.0, deadline - time.monotonic())
                 )
                 if not reservation.granted:
-                    # Not this task's turn for a while: hand the rest back and come back later.
-                    for rest in requests[index:]:
-                        release(rest, reservation.wait_seconds, count_attempt=False)
-                    outcome.requeue_in = reservation.wait_seconds
+                    # Not this task's turn for a while: hand the rest back and come back a
+                    # little before the turn, so the next task is ready when it comes (a
+                    # slot that passes unused is lost: the limiter never lets a late sender
+                    # catch up in a burst).
+                    resume_in = max(0.0, reservation.wait_seconds - RESUME_LEAD_SECONDS)
+                    unsent = [message for rest in requests[index:] for message in rest]
+                    release(unsent, resume_in, count_attempt=False)
+                    outcome.requeue_in = resume_in
                     services.campaign_refresh(campaign.pk)
                     return outcome
                 wait = reservation.wait_seconds
@@ -365,13 +436,28 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
                     outcome.requeue_in = 0.0  # again at once, through the fallback account
                 return outcome
             outcome.sent += len(batch)
-        Campaign.objects.filter(pk=campaign.pk).update(dispatched_at=now())
-        if not Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).exists():
+        sending = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING)
+        if not sending.update(dispatched_at=now()):
             break  # cancelled or paused meanwhile
     refreshed = services.campaign_refresh(campaign.pk)
     if refreshed is not None and refreshed.status == CampaignStatus.SENDING:
         outcome.requeue_in = _next_due_in(campaign)
     return outcome
+
+
+# A task that stops for its time budget under a rate limit is queued again this much before
+# its campaign's next turn at the limiter.
+RESUME_LEAD_SECONDS = 1.0
+
+
+def _claim_size(account: SendingAccount, seconds: float) -> int:
+    """A batch, or under a rate limit no more than the limiter lets through in `seconds` (and
+    one request more): claiming more would only hand most of them back."""
+    size = _config("batch_size")
+    if account.limiter is None:
+        return size
+    per_second = account.limiter.limit.per_minute / 60
+    return max(1, min(size, math.ceil(per_second * seconds) + _recipients_per_request(account)))
 
 
 def _next_due_in(campaign: Campaign) -> float | None:

@@ -143,8 +143,13 @@ class Message(models.Model):
     guard against sending the same campaign twice to anyone."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="messages")
+    # No index of their own: message_list starts with tenant, message_claim and the unique
+    # constraint with campaign. Every index is written again whenever a message changes
+    # status (three times on its way to `sent`), so the engine keeps only those queries need.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     contact = models.ForeignKey(
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -182,8 +187,18 @@ class Message(models.Model):
             models.Index(fields=["campaign", "status", "next_attempt_at"], name="message_claim"),
             # Delivery reports find their message by the vendor's id.
             models.Index(fields=["provider", "provider_message_id"], name="message_provider_id"),
-            # The sweeper: leases that ran out.
-            models.Index(fields=["status", "lease_expires_at"], name="message_lease"),
+            # The sweeper: leases that ran out. Partial, like message_due: a message is in it
+            # only while it is being sent.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="sending"),
+                name="message_lease",
+            ),
+            # The sweeper: campaigns with messages due (retries whose time has come, lost
+            # dispatch tasks), across all campaigns.
+            models.Index(
+                fields=["next_attempt_at"], condition=models.Q(status="queued"), name="message_due"
+            ),
             # The messages list of a tenant, newest first.
             models.Index(fields=["tenant", "-created_at"], name="message_list"),
         ]

@@ -222,7 +222,9 @@ def reclaim_expired_leases(at: datetime | None = None) -> set[uuid.UUID]:
     if it may have (never resent automatically: the user decides)."""
     at = at or now()
     expired = Message.objects.filter(status=MessageStatus.SENDING, lease_expires_at__lt=at)
-    campaigns = set(expired.values_list("campaign_id", flat=True).distinct())
+    # Deduplicated here, not with DISTINCT: SQLite would scan message_claim for the DISTINCT
+    # rather than search the few expired leases in message_lease.
+    campaigns = set(expired.values_list("campaign_id", flat=True))
     expired.filter(request_sent_at__isnull=True).update(
         status=MessageStatus.QUEUED, lease_expires_at=None, next_attempt_at=at, updated_at=at
     )

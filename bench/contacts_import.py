@@ -1,0 +1,372 @@
+"""Contact imports against the issue's goals, on SQLite and on PostgreSQL.
+
+A benchmark, not a test: it prints figures (the median of --runs runs of each case).
+
+    .venv/bin/python bench/contacts_import.py                  # everything (about 15 minutes)
+    .venv/bin/python bench/contacts_import.py --cases xlsx50k  # one case
+    .venv/bin/python bench/contacts_import.py --databases sqlite --runs 5
+
+Cases (every run is a fresh process, so peak memory is the run's own):
+- xlsx50k: a 50,000-row XLSX (name; phone in local, E.164, country-code-without-plus and
+  number-cell shapes; e-mail; tags), 10% of rows repeating an earlier phone in another shape,
+  2% invalid (bad phone or bad e-mail), imported end to end exactly as the API and a worker
+  do it: import_job_create() (type check, archive inspection, header, mapping, row count,
+  file stored in the database) then import_job_run() until the job is completed.
+  Goal: <= 3 s median, peak memory <= 200 MB.
+- naive50k: the same file through the obvious per-row code: for each row normalize_phone(),
+  Contact.objects.get_or_create(), then Tag.objects.get_or_create() and contact.tags.add()
+  per tag, all inside one transaction (kinder to it than a commit per row). The ratio to
+  xlsx50k is printed.
+- csv50k / csv500k: the same rows as CSV, 50,000 and 500,000 of them. Goal: 500k within 10x
+  the 50k time, memory flat. The 500,000-row file is ~27 MB, over the API's 10 MB upload
+  limit: the job is created through the same service, below the HTTP layer.
+
+Peak memory is the process's peak resident set (getrusage ru_maxrss), Django included; the
+"own" column subtracts the process's size just before the import. SQLite runs use a fresh
+copy of a migrated database in a temporary directory; PostgreSQL runs use the database
+mifumo_bench_import on 127.0.0.1 (dropped and created here), emptied before each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+PG_DATABASE = "mifumo_bench_import"
+SECRET = "bench-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyzABCD"
+CASES = ["xlsx50k", "naive50k", "csv50k", "csv500k"]
+GOAL_SECONDS = 3.0
+GOAL_MB = 200
+
+# --- the files ----------------------------------------------------------------------------------
+
+FIRST = ["Amina", "Baraka", "Chausiku", "Daudi", "Esther", "Faraji", "Grace", "Hamisi", "Imani",
+         "Juma", "Kheri", "Lulu", "Mosi"]  # fmt: skip
+LAST = ["Mushi", "Said", "Ally", "Mrema", "Kassim", "Otieno", "Njoroge", "Mwakyusa", "Komba",
+        "Lyimo", "Temba", "Massawe"]  # fmt: skip
+TAGS = ["wazazi", "vip", "staff", "kwaya", "wanafunzi", "alumni"]
+
+
+def rows(count: int, seed: int = 7):
+    """(name, phone cell, email, tags) with 10% repeats of earlier phones and 2% invalid."""
+    rng = random.Random(seed)
+    # Distinct numbers, not in order: 7xx xxx xxx from a multiplicative walk.
+    numbers = [(i * 7_919_993) % 90_000_000 + 710_000_000 for i in range(1, count + 1)]
+    issued: list[int] = []
+    for index in range(count):
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        email = f"{name.split()[0].lower()}.{index}@example.org"
+        tags = ", ".join(rng.sample(TAGS, rng.randint(0, 2)))
+        roll = rng.random()
+        if roll < 0.10 and issued:  # a repeat of an earlier row's phone, in another shape
+            number = rng.choice(issued)
+        else:
+            number = numbers[index]
+            issued.append(number)
+        shape = rng.random()
+        if shape < 0.35:
+            phone = f"0{number}"
+        elif shape < 0.65:
+            phone = f"+255{number}"
+        elif shape < 0.80:
+            phone = f"+255 {str(number)[:3]} {str(number)[3:6]} {str(number)[6:]}"
+        elif shape < 0.90:
+            phone = f"255{number}"
+        else:
+            phone = number  # a number cell: the leading zero lost
+        if 0.10 <= roll < 0.11:
+            phone = f"0{number}"[:7]  # too short
+        elif 0.11 <= roll < 0.12:
+            email = "not-an-email"
+        yield name, phone, email, tags
+
+
+def write_xlsx(path: Path, count: int) -> None:
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("Contacts")
+    sheet.write_row(0, 0, ["Name", "Phone", "Email", "Tags"])
+    for number, row in enumerate(rows(count), start=1):
+        sheet.write_row(number, 0, row)
+    workbook.close()
+
+
+def write_csv(path: Path, count: int) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Phone", "Email", "Tags"])
+        writer.writerows(rows(count))
+
+
+# --- one run, in a process of its own -------------------------------------------------------------
+
+
+def child(case: str, path: str) -> None:
+    import resource
+
+    import django
+
+    django.setup()
+    from django.utils.timezone import now
+
+    from mifumo.contacts.imports import services
+    from mifumo.contacts.imports.models import ImportJob
+    from mifumo.contacts.models import Contact
+    from mifumo.tenancy.models import Tenant
+
+    tenant = Tenant.objects.create(name="Bench: Shule ya Upendo", default_region="TZ")
+    data = Path(path).read_bytes()
+    before_mb = _rss_mb()
+    wall, cpu = time.perf_counter(), time.process_time()
+    if case == "naive50k":
+        outcome = naive_import(tenant, data)
+    else:
+        job = services.import_job_create(
+            tenant=tenant, user=None, file_name=Path(path).name, data=data, start=False
+        )
+        ImportJob.objects.filter(pk=job.pk).update(queued_at=now())  # as /start/ would
+        tasks = 1
+        while services.import_job_run(job_id=job.pk):
+            tasks += 1
+        job.refresh_from_db()
+        assert job.status == "completed", job.error
+        outcome = {
+            "imported": job.imported,
+            "skipped": job.skipped,
+            "failed": job.failed,
+            "tasks": tasks,
+        }
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    outcome["contacts"] = Contact.objects.filter(tenant=tenant).count()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {"seconds": wall, "cpu": cpu, "peak_mb": peak_mb, "own_mb": peak_mb - before_mb}
+            | outcome
+        )
+    )
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def naive_import(tenant, data: bytes) -> dict:
+    """What a first version usually looks like: one contact at a time."""
+    import io
+
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+    from django.db import transaction
+    from python_calamine import CalamineWorkbook
+
+    from mifumo.contacts.models import Contact, Tag
+    from mifumo.contacts.phones import InvalidPhone, normalize_phone
+
+    counts = {"imported": 0, "skipped": 0, "failed": 0}
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+    with transaction.atomic():
+        for index, (name, phone, email, tags) in enumerate(sheet.iter_rows()):
+            if index == 0:
+                continue
+            try:
+                if isinstance(phone, float):
+                    phone = str(int(phone))
+                phone_e164 = normalize_phone(phone, tenant.default_region)
+                if email:
+                    validate_email(email)
+            except (InvalidPhone, ValidationError):
+                counts["failed"] += 1
+                continue
+            contact, created = Contact.objects.get_or_create(
+                tenant=tenant, phone_e164=phone_e164, defaults={"name": name, "email": email}
+            )
+            if not created:
+                counts["skipped"] += 1
+                continue
+            counts["imported"] += 1
+            for tag_name in [t.strip() for t in tags.split(",") if t.strip()]:
+                tag, _ = Tag.objects.get_or_create(tenant=tenant, name=tag_name)
+                contact.tags.add(tag)
+    return counts
+
+
+# --- the runs -------------------------------------------------------------------------------------
+
+
+def database_env(database: str, workdir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mifumo.settings",
+        "MIFUMO_MODE": "scale-out",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "SECRET_KEY": SECRET,
+        "MIFUMO_DATA_DIR": str(workdir),
+    }
+    if database == "postgres":
+        env["DATABASE_URL"] = f"{PG_SERVER}/{PG_DATABASE}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    return env
+
+
+def prepare(database: str, base: Path) -> Path:
+    """Migrate once: a template SQLite file, or the PostgreSQL bench database."""
+    template = base / f"template-{database}"
+    template.mkdir(parents=True, exist_ok=True)
+    if database == "postgres":
+        import psycopg
+
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+            connection.execute(f"CREATE DATABASE {PG_DATABASE}")
+    subprocess.run(
+        [sys.executable, "-m", "mifumo.cli", "manage", "migrate", "-v0"],
+        env=database_env(database, template),
+        check=True,
+        cwd=ROOT,
+    )
+    return template
+
+
+def fresh(database: str, template: Path, base: Path) -> Path:
+    workdir = Path(tempfile.mkdtemp(dir=base, prefix=f"run-{database}-"))
+    if database == "sqlite":
+        shutil.copy(template / "bench.sqlite3", workdir / "bench.sqlite3")
+    else:
+        import psycopg
+
+        with psycopg.connect(f"{PG_SERVER}/{PG_DATABASE}", autocommit=True) as connection:
+            connection.execute(
+                "TRUNCATE contacts_importrowerror, contacts_importjob, contacts_contact_tags, "
+                "contacts_contact_groups, contacts_contact_guardians, contacts_contact, "
+                "contacts_tag, contacts_group, tenancy_tenant CASCADE"
+            )
+            connection.execute("VACUUM ANALYZE")
+    return workdir
+
+
+def run_once(case: str, database: str, path: Path, template: Path, base: Path) -> dict:
+    workdir = fresh(database, template, base)
+    try:
+        completed = subprocess.run(
+            [sys.executable, __file__, "--child", case, str(path)],
+            env=database_env(database, workdir),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"{case} on {database} failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES)
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgres"],
+                        default=["sqlite", "postgres"])  # fmt: skip
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    base = Path(tempfile.mkdtemp(prefix="mifumo-bench-import-"))
+    try:
+        files = {}
+        for case in args.cases:
+            kind, count = ("xlsx", 50_000) if "xlsx" in case or "naive" in case else (
+                "csv", 500_000 if "500k" in case else 50_000
+            )  # fmt: skip
+            path = base / f"contacts-{count}.{kind}"
+            if not path.exists():
+                (write_xlsx if kind == "xlsx" else write_csv)(path, count)
+            files[case] = path
+        sizes = [f"{p.name} {p.stat().st_size / 2**20:.1f} MB" for p in sorted(set(files.values()))]
+        print(f"files: {', '.join(sizes)}")
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        results: dict[tuple[str, str], list[dict]] = {}
+        for database in args.databases:
+            template = prepare(database, base)
+            for case in args.cases:
+                runs = [
+                    run_once(case, database, files[case], template, base) for _ in range(args.runs)
+                ]
+                results[(case, database)] = runs
+                report(case, database, runs)
+        summary(results)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def median(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def report(case: str, database: str, runs: list[dict]) -> None:
+    seconds = [f"{run['seconds']:.2f}" for run in runs]
+    first = runs[0]
+    print(
+        f"{case:9} {database:8} median {median(runs, 'seconds'):6.2f} s (runs {', '.join(seconds)};"
+        f" cpu {median(runs, 'cpu'):.2f} s)  peak {median(runs, 'peak_mb'):5.0f} MB"
+        f" (own {median(runs, 'own_mb'):4.0f} MB)  imported {first['imported']:,}"
+        f" skipped {first['skipped']:,} failed {first['failed']:,}"
+        + (f" tasks {first['tasks']}" if "tasks" in first else ""),
+        flush=True,
+    )
+
+
+def summary(results: dict[tuple[str, str], list[dict]]) -> None:
+    print()
+    for database in ("sqlite", "postgres"):
+        fast = results.get(("xlsx50k", database))
+        if fast:
+            seconds, peak = median(fast, "seconds"), median(fast, "peak_mb")
+            verdict = "met" if seconds <= GOAL_SECONDS and peak <= GOAL_MB else "NOT met"
+            print(
+                f"{database}: 50k XLSX end to end {seconds:.2f} s, peak {peak:.0f} MB "
+                f"(goal <= {GOAL_SECONDS:.0f} s, <= {GOAL_MB} MB: {verdict})"
+            )
+        naive = results.get(("naive50k", database))
+        if fast and naive:
+            ratio = median(naive, "seconds") / median(fast, "seconds")
+            print(f"{database}: naive per-row get_or_create {median(naive, 'seconds'):.1f} s, "
+                  f"{ratio:.0f}x slower")  # fmt: skip
+        small, big = results.get(("csv50k", database)), results.get(("csv500k", database))
+        if small and big:
+            ratio = median(big, "seconds") / median(small, "seconds")
+            print(
+                f"{database}: 500k CSV {median(big, 'seconds'):.1f} s = {ratio:.1f}x the 50k CSV "
+                f"(goal <= 10x); peak {median(small, 'peak_mb'):.0f} MB at 50k, "
+                f"{median(big, 'peak_mb'):.0f} MB at 500k"
+            )
+
+
+if __name__ == "__main__":
+    main()
