@@ -70,6 +70,9 @@ def one_run(args: argparse.Namespace, run: int) -> dict:
             for status, seen in by_status.items():
                 statuses[status] = statuses.get(status, 0) + seen
     gaps = [b - a for a, b in itertools.pairwise(moments)]
+    # The closest pairs, with when they came (seconds after the first message): where the
+    # spacing was squeezed, e.g. a request that left late followed by one on time.
+    closest = sorted((gap, round(a - first, 2)) for gap, a in zip(gaps, moments, strict=False))
     result = {
         "messages": stats["messages"],
         "max_in_60s": stats["max_messages_in_window"],
@@ -80,6 +83,7 @@ def one_run(args: argparse.Namespace, run: int) -> dict:
         "duplicates": stats["duplicate_messages"],
         "min_gap_s": min(gaps) if gaps else None,
         "max_gap_s": max(gaps) if gaps else None,
+        "closest_pairs": [(round(gap, 3), at) for gap, at in closest[:3]],
         "cpu": cpu,
     }
     result["ok"] = (
@@ -92,7 +96,8 @@ def one_run(args: argparse.Namespace, run: int) -> dict:
         f"run {run}: max in any 60 s {result['max_in_60s']} (limit {LIMIT_PER_MINUTE}); "
         f"sustained {result['sustained_per_minute']:.1f}/min over {args.minutes:g} min "
         f"(per minute {per_minute}); 429s {result['status_429']}; requests by status "
-        f"{statuses}; spacing {result['min_gap_s']:.3f}-{result['max_gap_s']:.3f} s; "
+        f"{statuses}; spacing {result['min_gap_s']:.3f}-{result['max_gap_s']:.3f} s (closest "
+        f"(gap, s after first): {result['closest_pairs']}); "
         f"duplicates {result['duplicates']}; CPU s "
         f"{', '.join(f'{k} {v:.1f}' for k, v in cpu.items())}; "
         f"{'OK' if result['ok'] else 'FAILED'}",
