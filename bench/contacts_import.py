@@ -2,7 +2,7 @@
 
 A benchmark, not a test: it prints figures (the median of --runs runs of each case).
 
-    .venv/bin/python bench/contacts_import.py                  # everything (about 15 minutes)
+    .venv/bin/python bench/contacts_import.py                  # everything (about 25 minutes)
     .venv/bin/python bench/contacts_import.py --cases xlsx50k  # one case
     .venv/bin/python bench/contacts_import.py --databases sqlite --runs 5
 
