@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.utils.timezone import now
 
@@ -35,10 +35,11 @@ def tags_get_or_create(*, tenant: Tenant, names: Sequence[str]) -> list[Tag]:
     Tag.objects.bulk_create(
         [Tag(tenant=tenant, name=name) for name in wanted.values()], ignore_conflicts=True
     )
+    # SQLite's lower() folds only ASCII: "Élève" is found by its exact spelling there.
     found = {
         tag.name.lower(): tag
         for tag in Tag.objects.annotate(lower_name=Lower("name")).filter(
-            tenant=tenant, lower_name__in=list(wanted)
+            Q(lower_name__in=list(wanted)) | Q(name__in=list(wanted.values())), tenant=tenant
         )
     }
     return [found[key] for key in wanted]

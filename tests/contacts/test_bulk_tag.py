@@ -270,3 +270,15 @@ def test_it_refuses_the_eleventh_bulk_request_in_a_minute(alice_client, tenant_a
 
     assert_error(response, 429, "throttled")
     assert "t10" not in tag_names(contact)
+
+
+def test_it_adds_tags_with_non_ascii_capitals(alice_client, tenant_a):
+    from tests.factories import create_contact
+
+    contact = create_contact(tenant_a)
+    response = alice_client.post(
+        "/api/messaging/contacts/bulk-tag/",
+        {"contact_ids": [str(contact.pk)], "add": ["Élève", "Ürün"]},
+    )
+    assert response.status_code == 200, response.content
+    assert sorted(contact.tags.values_list("name", flat=True)) == ["Élève", "Ürün"]
