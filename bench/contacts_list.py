@@ -4,7 +4,7 @@ A benchmark, not a test: it prints figures. Every request goes through the real 
 process (URL routing, middleware, JWT authentication, filters, pagination, serializers, JSON),
 with no web server in between, so the figures are the application's and the database's time.
 
-    .venv/bin/python bench/contacts_list.py            # seeds once (a few minutes), then measures
+    .venv/bin/python bench/contacts_list.py            # seeds once (about a minute), then measures
     .venv/bin/python bench/contacts_list.py --reseed   # drop and seed the database again
     .venv/bin/python bench/contacts_list.py --explain  # also EXPLAIN (ANALYZE, BUFFERS) each case
 
