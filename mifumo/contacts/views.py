@@ -31,6 +31,17 @@ from mifumo.tenancy.throttles import ContactsBulkThrottle
 BULK_ACTIONS = {"bulk_edit", "bulk_delete", "bulk_tag"}
 
 
+def _updated_body(count: int, requested: int) -> dict:
+    """The spec's success body of bulk edit, also used by bulk tag."""
+    return {
+        "success": True,
+        "message": f"Successfully updated {count} contacts",
+        "updated_count": count,
+        "total_requested": requested,
+        "errors": [],
+    }
+
+
 def _contact_fields(data: dict) -> dict:
     """Serializer output -> service keyword arguments."""
     fields = dict(data)
@@ -80,15 +91,7 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         count = services.contacts_bulk_edit(
             tenant=request.tenant, contact_ids=ids, updates=serializer.validated_data["updates"]
         )
-        return Response(
-            {
-                "success": True,
-                "message": f"Successfully updated {count} contacts",
-                "updated_count": count,
-                "total_requested": len(ids),
-                "errors": [],
-            }
-        )
+        return Response(_updated_body(count, len(ids)))
 
     @extend_schema(request=BulkDeleteSerializer, responses=BulkDeleteResponseSerializer)
     @action(detail=False, methods=["post"], url_path="bulk-delete")
@@ -120,15 +123,7 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
             add=serializer.validated_data["add"],
             remove=serializer.validated_data["remove"],
         )
-        return Response(
-            {
-                "success": True,
-                "message": f"Successfully updated {count} contacts",
-                "updated_count": count,
-                "total_requested": len(ids),
-                "errors": [],
-            }
-        )
+        return Response(_updated_body(count, len(ids)))
 
     @extend_schema(request=OptOutSerializer, responses=ContactSerializer)
     @action(detail=True, methods=["post"], url_path="opt-out")
