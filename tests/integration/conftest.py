@@ -122,6 +122,32 @@ def restart_redis() -> None:
     )
 
 
+def restart_postgres(down_seconds: float = 2.0) -> None:
+    """Stop the machine's PostgreSQL (fast shutdown: every connection is cut, as in a crash
+    of the server), keep it down a moment, start it again, and wait until it answers. This
+    test process's own connection dies with it and is replaced."""
+    port = str(connection.settings_dict["PORT"] or 5432)
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True)
+    version, name = next(
+        line.split()[:2] for line in clusters.stdout.splitlines() if line.split()[2] == port
+    )
+    control = ["pg_ctlcluster", "--skip-systemctl-redirect", version, name]
+    subprocess.run([*control, "stop", "--mode", "fast"], check=True)
+    time.sleep(down_seconds)
+    subprocess.run([*control, "start"], check=True)
+    connection.close()
+    wait_until(
+        lambda: (
+            subprocess.run(
+                ["pg_isready", "-h", "127.0.0.1", "-p", port], capture_output=True
+            ).returncode
+            == 0
+        ),
+        30,
+        "PostgreSQL did not come back",
+    )
+
+
 @pytest.fixture
 def worker(transactional_db, tmp_path) -> Iterator[subprocess.Popen]:
     """A real Celery worker (`mifumo worker`) on the suite's broker, sharing the test database."""
