@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -43,6 +44,17 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {value!r}") from None
     if minimum is not None and number < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def env_decimal(name: str, default: str, *, minimum: str | None = None) -> Decimal:
+    value = env_str(name, default)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
+    if not number.is_finite() or (minimum is not None and number < Decimal(minimum)):
+        raise ConfigurationError(f"{name} must be a number of at least {minimum}, got {value!r}")
     return number
 
 

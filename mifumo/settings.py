@@ -17,6 +17,7 @@ from mifumo.env import (
     ConfigurationError,
     EmailSettings,
     env_bool,
+    env_decimal,
     env_email_url,
     env_int,
     env_rate,
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "mifumo.tenancy",
     "mifumo.contacts",
     "mifumo.delivery",
+    "mifumo.messaging",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +232,16 @@ MAX_JSON_BODY_BYTES = env_int("MIFUMO_MAX_JSON_BODY_BYTES", 8 * 1024 * 1024, min
 MAX_UPLOAD_BYTES = env_int("MIFUMO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Credits ----------------------------------------------------------------------------------
+# Off by default: a self-hosted organisation pays its SMS vendor directly. When on, every send
+# is priced per segment and destination country (SmsPrice rows, else SMS_DEFAULT_PRICE),
+# reserved from the tenant's balance when accepted, and settled when its campaign finishes.
+BILLING_ENABLED = env_bool("MIFUMO_BILLING", False)
+SIGNUP_CREDITS = env_decimal("MIFUMO_SIGNUP_CREDITS", "0", minimum="0")
+SMS_DEFAULT_PRICE = env_decimal("MIFUMO_SMS_PRICE", "1", minimum="0")
+# An Idempotency-Key's answer is kept this long; a retry after it is a new request.
+IDEMPOTENCY_KEY_HOURS = env_int("MIFUMO_IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 
 # --- Delivery ---------------------------------------------------------------------------------
 # The platform's default SMS vendor: beem, arkesel, africastalking or twilio, configured by

@@ -1,0 +1,3 @@
+"""campaigns endpoints."""
+
+urlpatterns: list = []

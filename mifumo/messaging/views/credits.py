@@ -1,0 +1,3 @@
+"""credits endpoints."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""estimate endpoints."""
+
+urlpatterns: list = []

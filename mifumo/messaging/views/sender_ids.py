@@ -1,0 +1,3 @@
+"""sender_ids endpoints."""
+
+urlpatterns: list = []

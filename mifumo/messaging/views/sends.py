@@ -1,0 +1,3 @@
+"""sends endpoints."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""templates endpoints."""
+
+urlpatterns: list = []
