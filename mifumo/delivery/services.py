@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils.timezone import now
 
@@ -43,6 +44,7 @@ class Recipient:
     body: str
     subject: str = ""
     contact_id: uuid.UUID | None = None
+    cost: Decimal | None = None  # set by the caller when credits are on
 
 
 def _queue_dispatch(campaign_id: uuid.UUID) -> None:
@@ -52,10 +54,25 @@ def _queue_dispatch(campaign_id: uuid.UUID) -> None:
 
 
 @transaction.atomic
-def campaign_accept(
+def campaign_accept(*, recipients: Sequence[Recipient], **campaign_fields) -> Campaign:
+    """Write a campaign and one message per distinct recipient, then queue its dispatch.
+
+    `campaign_fields` are campaign_open's. The same address twice is one message (the first
+    one's text): the (campaign, to) unique constraint would refuse the second anyway, and
+    nobody wants two copies.
+    """
+    if not recipients:
+        raise ApplicationError(
+            "A campaign needs at least one recipient.", error_code="no_recipients"
+        )
+    campaign = campaign_open(**campaign_fields)
+    campaign_add_recipients(campaign=campaign, recipients=recipients)
+    return campaign
+
+
+def campaign_open(
     *,
     tenant: Tenant,
-    recipients: Sequence[Recipient],
     channel: str = Channel.SMS,
     sender_id: str = "",
     subject: str = "",
@@ -67,22 +84,11 @@ def campaign_accept(
     provider: str = "",
     provider_account: ProviderAccount | None = None,
 ) -> Campaign:
-    """Write a campaign and one message per distinct recipient, then queue its dispatch.
-
-    The same address twice is one message (the first one's text): the (campaign, to) unique
-    constraint would refuse the second anyway, and nobody wants two copies.
-    """
-    unique: dict[str, Recipient] = {}
-    for recipient in recipients:
-        unique.setdefault(recipient.to, recipient)
-    if not unique:
-        raise ApplicationError(
-            "A campaign needs at least one recipient.", error_code="no_recipients"
-        )
+    """A new campaign with no messages yet: campaign_add_recipients fills and queues it."""
     if provider_account is not None and provider_account.tenant_id != tenant.pk:
         raise ApplicationError("Unknown provider account.", error_code="not_found", status_code=404)
     scheduled = scheduled_at is not None and scheduled_at > now()
-    campaign = Campaign.objects.create(
+    return Campaign.objects.create(
         tenant=tenant,
         created_by=created_by,
         name=name,
@@ -94,41 +100,159 @@ def campaign_accept(
         subject=subject,
         body=body,
         status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.QUEUED,
-        scheduled_at=scheduled_at,
+        scheduled_at=scheduled_at if scheduled else None,
     )
-    stamp = now()
-    messages = []
+
+
+@transaction.atomic
+def campaign_add_recipients(
+    *, campaign: Campaign, recipients: Iterable[Recipient]
+) -> dict[str, uuid.UUID]:
+    """Add a message per recipient not yet in the campaign and queue dispatch once the
+    transaction commits. Returns the new messages' ids by address; addresses the campaign
+    already has (or that appear twice) are not in it.
+
+    A finished campaign is opened again (a school adds late parents to yesterday's notice);
+    a cancelled one refuses: it was stopped on purpose.
+    """
+    if campaign.status == CampaignStatus.CANCELLED:
+        raise ApplicationError(
+            "The campaign was cancelled; start a new one.", error_code="campaign_finished"
+        )
+    unique: dict[str, Recipient] = {}
+    for recipient in recipients:
+        unique.setdefault(recipient.to, recipient)
+    if campaign.total_messages:
+        for chunk in _chunks(list(unique), INSERT_BATCH):
+            for existing in Message.objects.filter(campaign=campaign, to__in=chunk).values_list(
+                "to", flat=True
+            ):
+                unique.pop(existing, None)
+    if not unique:
+        return {}
+    scheduled = campaign.status == CampaignStatus.SCHEDULED
+    rows, total_segments = _message_rows(campaign, unique.values())
+    inserted = _insert_messages(rows, next_attempt_at=campaign.scheduled_at if scheduled else None)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        total_messages=F("total_messages") + len(inserted),
+        total_segments=F("total_segments") + total_segments,
+    )
+    if campaign.status in CAMPAIGN_FINISHED:  # completed or failed: cancelled refused above
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=CampaignStatus.QUEUED, completed_at=None
+        )
+    campaign.refresh_from_db()
+    if campaign.total_messages == len(inserted):
+        # A new campaign: its counters are known without counting.
+        Campaign.objects.filter(pk=campaign.pk).update(
+            counters={MessageStatus.QUEUED: len(inserted)}, counters_at=now()
+        )
+    else:
+        Campaign.objects.filter(pk=campaign.pk).update(counters_at=None)
+        transaction.on_commit(lambda: campaign_refresh(campaign.pk))
+    if not scheduled:
+        transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
+    return {row[2]: row[0] for row in rows if row[0] in inserted}
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_MESSAGE_COLUMNS = (
+    "id", "tenant_id", "campaign_id", "contact_id", "to", "subject", "body", "segments",
+    "encoding", "cost",
+)  # fmt: skip
+
+
+def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[list, int]:
+    """One tuple per message in _MESSAGE_COLUMNS order, and the segments they add up to."""
+    rows = []
     total_segments = 0
-    for recipient in unique.values():
-        if channel == Channel.SMS:
+    sms = campaign.channel == Channel.SMS
+    for recipient in recipients:
+        if sms:
             count = count_segments(recipient.body)
             segments, encoding = count.segments, count.encoding
         else:
             segments, encoding = 1, "utf8"
         total_segments += segments
-        messages.append(
-            Message(
-                tenant=tenant,
-                campaign=campaign,
-                contact_id=recipient.contact_id,
-                to=recipient.to,
-                subject=recipient.subject or subject,
-                body=recipient.body,
-                segments=segments,
-                encoding=encoding,
-                next_attempt_at=scheduled_at if scheduled else stamp,
-                created_at=stamp,
-                updated_at=stamp,
+        rows.append(
+            (
+                uuid.uuid4(),
+                campaign.tenant_id,
+                campaign.pk,
+                recipient.contact_id,
+                recipient.to,
+                recipient.subject or campaign.subject,
+                recipient.body,
+                segments,
+                encoding,
+                recipient.cost,
             )
         )
-    Message.objects.bulk_create(messages, batch_size=INSERT_BATCH)
-    campaign.total_messages = len(messages)
-    campaign.total_segments = total_segments
-    campaign.counters = {MessageStatus.QUEUED: len(messages)}
-    campaign.save(update_fields=["total_messages", "total_segments", "counters"])
-    if not scheduled:
-        transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
-    return campaign
+    return rows, total_segments
+
+
+def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> set[uuid.UUID]:
+    """Insert queued messages; returns the ids written (a row whose (campaign, to) exists is
+    skipped). Django's bulk_create builds a model object and a parameter list per row: 10,000
+    messages cost ~0.4 s of Python. On PostgreSQL the rows travel as one array per column
+    (unnest), on SQLite through executemany, which loops in C."""
+    stamp = now()
+    table = Message._meta.db_table
+    columns = [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
+    names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
+    fixed = (
+        "status, provider, provider_message_id, attempts, next_attempt_at, error_code, "
+        "error_message, created_at, updated_at"
+    )
+    fixed_values = [MessageStatus.QUEUED, "", "", 0, next_attempt_at or stamp, "", "", stamp, stamp]
+    if connection.vendor == "postgresql":
+        casts = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in columns)
+        placeholders = ", ".join(["%s"] * len(fixed_values))
+        sql = (
+            f"INSERT INTO {table} ({names}, {fixed}) "  # noqa: S608 - names from the model
+            f"SELECT *, {placeholders} FROM unnest({casts}) "
+            "ON CONFLICT DO NOTHING RETURNING id"
+        )
+        inserted: set[uuid.UUID] = set()
+        with connection.cursor() as cursor:
+            for chunk in _chunks(rows, 20_000):
+                cursor.execute(sql, [*fixed_values, *(list(c) for c in zip(*chunk, strict=True))])
+                inserted.update(row[0] for row in cursor.fetchall())
+        return inserted
+    prepared_fixed = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(
+            [Message._meta.get_field(name.strip()) for name in fixed.split(",")],
+            fixed_values,
+            strict=True,
+        )
+    ]
+    cost_field = Message._meta.get_field("cost")
+    sql = (
+        f"INSERT OR IGNORE INTO {table} ({names}, {fixed}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (len(columns) + len(prepared_fixed)))})"
+    )
+    params = [
+        (
+            row[0].hex,
+            row[1].hex,
+            row[2].hex,
+            row[3].hex if row[3] else None,
+            *row[4:9],
+            None if row[9] is None else cost_field.get_db_prep_save(row[9], connection),
+            *prepared_fixed,
+        )
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    # SQLite runs one writer at a time (IMMEDIATE transactions): the existing addresses were
+    # removed by the caller inside this transaction, so every row was written.
+    return {row[0] for row in rows}
 
 
 def campaign_counts(campaign_id: uuid.UUID) -> dict[str, int]:

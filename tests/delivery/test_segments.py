@@ -60,3 +60,24 @@ def test_swahili_and_french_text_stays_gsm7_when_it_can():
     assert count_segments("Habari ya asubuhi, mzazi wa Juma").encoding == "gsm7"
     assert count_segments("Réunion à 18h, élèves de 2ème année").encoding == "gsm7"
     assert count_segments("Leçon annulée").encoding == "ucs2"  # lower-case ç is not in GSM 7-bit
+
+
+def test_the_fast_path_counts_exactly_as_the_character_walk_does():
+    """count_segments decides common texts with a regex; every answer must equal the walk
+    over characters, including extension pairs near the 153-septet boundaries."""
+    import random
+
+    from mifumo.delivery.segments import (
+        GSM7_BASIC,
+        GSM7_EXTENSION,
+        _count_segments_by_character,
+        count_segments,
+    )
+
+    gsm = GSM7_BASIC.replace("\x1b", "") + GSM7_EXTENSION
+    mixed = gsm + GSM7_EXTENSION * 5 + "’😀ç\u00a0"
+    generator = random.Random(20261122)
+    for index in range(20_000):
+        pool = mixed if index % 3 == 0 else gsm
+        text = "".join(generator.choice(pool) for _ in range(generator.randint(0, 480)))
+        assert count_segments(text) == _count_segments_by_character(text), repr(text)
