@@ -175,9 +175,8 @@ class BulkUpload(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bulk_uploads")
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
-    campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    # One campaign per sender id in the file (column D may name a different one per row).
+    campaigns = models.ManyToManyField(Campaign, blank=True, related_name="+")
     file_name = models.CharField(max_length=255, blank=True)
     total_contacts = models.PositiveIntegerField(default=0)
     processed_contacts = models.PositiveIntegerField(default=0)
