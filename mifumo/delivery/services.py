@@ -152,7 +152,7 @@ def campaign_add_recipients(
         transaction.on_commit(lambda: campaign_refresh(campaign.pk))
     if not scheduled:
         transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
-    return {row[2]: row[0] for row in rows if row[0] in inserted}
+    return {row[4]: row[0] for row in rows if row[0] in inserted}  # to -> id
 
 
 def _chunks(items: list, size: int):

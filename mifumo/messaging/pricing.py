@@ -28,6 +28,20 @@ _prices: dict[str, Decimal] = {}
 _prices_loaded_at = float("-inf")
 
 
+_REGION_COUNT_BY_CALLING_CODE = {
+    str(code): len(regions) for code, regions in COUNTRY_CODE_TO_REGION_CODE.items()
+}
+
+
+def calling_code_regions(e164: str) -> int:
+    """How many countries share the number's calling code (0 when it is unknown)."""
+    for length in (1, 2, 3):
+        count = _REGION_COUNT_BY_CALLING_CODE.get(e164[1 : 1 + length])
+        if count:
+            return count
+    return 0
+
+
 def region_of(e164: str) -> str:
     """The ISO region of an E.164 number ("+255712…" -> "TZ"); "" when the code is unknown."""
     for length in (1, 2, 3):

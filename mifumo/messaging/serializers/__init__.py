@@ -1,0 +1,1 @@
+"""Serializers of the messaging API, one module per resource (views/ mirrors them)."""

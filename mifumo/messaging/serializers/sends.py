@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from mifumo.tenancy.serializers import StrictSerializer
+
+
+class BulkSendSerializer(StrictSerializer):
+    # Recipients are checked one by one by the service (a bad one fails alone); a serializer
+    # per recipient would cost more than the rest of a 10,000-recipient request.
+    contacts = serializers.JSONField(
+        help_text="[{phone, name, ...template variables}], up to 10,000"
+    )
+    message = serializers.CharField(required=False, allow_blank=True, max_length=1600)
+    sender_id = serializers.CharField(required=False, allow_blank=True, max_length=15)
+    template_id = serializers.UUIDField(required=False, allow_null=True)
+    schedule_at = serializers.DateTimeField(required=False, allow_null=True)
+    campaign_id = serializers.UUIDField(required=False, allow_null=True)
+
+    def validate_contacts(self, value):
+        if not isinstance(value, list):
+            raise serializers.ValidationError("Expected a list of contact objects.")
+        return value
+
+
+class BulkUploadSerializer(StrictSerializer):
+    file = serializers.FileField(help_text="XLSX, XLS or CSV, up to 10 MB and 50,000 rows")
+    sender_id = serializers.CharField(required=False, allow_blank=True, max_length=15)
+    template_id = serializers.UUIDField(required=False, allow_null=True)
+    campaign_id = serializers.UUIDField(required=False, allow_null=True)
+    schedule_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class SendResultSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+    success = serializers.BooleanField()
+    message_id = serializers.UUIDField(required=False)
+    error = serializers.CharField(required=False)
+    duplicate = serializers.BooleanField(required=False)
+
+
+class BulkSendResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    total_contacts = serializers.IntegerField()
+    processed_contacts = serializers.IntegerField()
+    successful_contacts = serializers.IntegerField()
+    campaign_id = serializers.UUIDField()
+    results = SendResultSerializer(many=True)
+
+
+MAX_RECIPIENTS = settings.SMS_BULK_SEND_MAX_RECIPIENTS
