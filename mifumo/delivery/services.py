@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
@@ -45,6 +46,9 @@ class Recipient:
     subject: str = ""
     contact_id: uuid.UUID | None = None
     cost: Decimal | None = None  # set by the caller when credits are on
+    # Counted already by a caller that priced the message; counted here otherwise.
+    segments: int = 0
+    encoding: str = ""
 
 
 def _queue_dispatch(campaign_id: uuid.UUID) -> None:
@@ -132,7 +136,13 @@ def campaign_add_recipients(
         return {}
     scheduled = campaign.status == CampaignStatus.SCHEDULED
     rows, total_segments = _message_rows(campaign, unique.values())
-    inserted = _insert_messages(rows, next_attempt_at=campaign.scheduled_at if scheduled else None)
+    next_attempt_at = campaign.scheduled_at if scheduled else None
+    if not campaign.total_messages and connection.vendor == "postgresql":
+        # A campaign with no messages yet was created in this transaction (campaign_open), so
+        # no other transaction can add to it: no conflicts are possible and COPY may be used.
+        inserted = _copy_messages(rows, next_attempt_at=next_attempt_at)
+    else:
+        inserted = _insert_messages(rows, next_attempt_at=next_attempt_at)
     Campaign.objects.filter(pk=campaign.pk).update(
         total_messages=F("total_messages") + len(inserted),
         total_segments=F("total_segments") + total_segments,
@@ -172,7 +182,9 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
     total_segments = 0
     sms = campaign.channel == Channel.SMS
     for recipient in recipients:
-        if sms:
+        if recipient.segments:
+            segments, encoding = recipient.segments, recipient.encoding
+        elif sms:
             count = count_segments(recipient.body)
             segments, encoding = count.segments, count.encoding
         else:
@@ -193,6 +205,55 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
             )
         )
     return rows, total_segments
+
+
+def _copy_text(value) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            value = (
+                value.replace("\\", "\\\\")
+                .replace("\t", "\\t")
+                .replace("\n", "\\n")
+                .replace("\r", "\\r")
+            )
+        return value
+    return str(value)
+
+
+def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> set[uuid.UUID]:
+    """Write new messages with COPY, formatted here as one text block: psycopg then sends
+    bytes, with no per-value adaptation (which cost ~0.5 s for 10,000 rows' arrays)."""
+    stamp = now()
+    columns = [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
+    names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
+    fixed = (
+        "status, provider, provider_message_id, attempts, next_attempt_at, error_code, "
+        "error_message, created_at, updated_at"
+    )
+    fixed_text = "\t".join(
+        [
+            MessageStatus.QUEUED,
+            "",
+            "",
+            "0",
+            (next_attempt_at or stamp).isoformat(),
+            "",
+            "",
+            stamp.isoformat(),
+            stamp.isoformat(),
+        ]
+    )
+    lines = ["\t".join(map(_copy_text, row)) + "\t" + fixed_text + "\n" for row in rows]
+    connection.ensure_connection()
+    with (
+        psycopg.Cursor(connection.connection) as cursor,
+        cursor.copy(f"COPY {Message._meta.db_table} ({names}, {fixed}) FROM STDIN") as copy,
+    ):
+        copy.write("".join(lines))
+    return {row[0] for row in rows}
 
 
 def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> set[uuid.UUID]:
@@ -218,7 +279,10 @@ def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> 
             "ON CONFLICT DO NOTHING RETURNING id"
         )
         inserted: set[uuid.UUID] = set()
-        with connection.cursor() as cursor:
+        connection.ensure_connection()
+        # Django's cursors bind parameters on the client, quoting every array element into
+        # the SQL text (0.4 s for 10,000 rows); psycopg's own cursor sends them as parameters.
+        with psycopg.Cursor(connection.connection) as cursor:
             for chunk in _chunks(rows, 20_000):
                 cursor.execute(sql, [*fixed_values, *(list(c) for c in zip(*chunk, strict=True))])
                 inserted.update(row[0] for row in cursor.fetchall())

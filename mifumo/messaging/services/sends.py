@@ -205,13 +205,19 @@ def sms_send(
         if not body.strip():
             result.error = f"{recipient_prefix(recipient)}The message is empty"
             continue
-        cost = pricing.message_cost(e164, count_segments(body).segments)
+        count = count_segments(body)
+        cost = pricing.message_cost(e164, count.segments)
         total_cost += cost
         planned.append(
             (
                 index,
                 delivery.Recipient(
-                    to=e164, body=body, contact_id=contact["id"] if contact else None, cost=cost
+                    to=e164,
+                    body=body,
+                    contact_id=contact["id"] if contact else None,
+                    cost=cost,
+                    segments=count.segments,
+                    encoding=count.encoding,
                 ),
             )
         )
