@@ -284,3 +284,44 @@ def test_a_postgresql_restart_mid_campaign_loses_nothing_and_sends_nothing_twice
         # Every message recorded as sent reached the vendor; an unknown one may or may not have.
         sent, unknown = counts.get(MessageStatus.SENT, 0), counts.get(MessageStatus.UNKNOWN, 0)
         assert sent <= stats["messages"] <= sent + unknown
+
+
+def test_a_bulk_send_through_the_api_reaches_every_parent_personalised(tmp_path):
+    """The whole path: POST /api/messaging/sms/bulk-send/ to `mifumo web`, a worker sends
+    through the Arkesel simulator, delivery reports come back, a retry with the same
+    Idempotency-Key sends nothing more."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from tests.factories import create_user
+
+    tenant = create_tenant()
+    user = create_user(tenant)
+    with stack(tmp_path, web=True) as running:
+        running.start_worker()
+        body = {
+            "contacts": [
+                {"phone": f"07{index:08d}", "name": f"Mzazi {index}"} for index in range(1, 201)
+            ],
+            "message": "Habari {{name}}, kikao ni Jumamosi.",
+            "sender_id": "SHULE",
+        }
+        headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "Idempotency-Key": "a1"}
+        url = f"{running.web_url}/api/messaging/sms/bulk-send/"
+        response = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["successful_contacts"] == 200
+        campaign = Campaign.objects.get(pk=response.json()["campaign_id"])
+        wait_until(
+            lambda: campaign.messages.filter(status=MessageStatus.DELIVERED).count() == 200,
+            90,
+            "not every message was delivered",
+        )
+        again = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert again.json() == response.json()
+        received = httpx.get(
+            f"{running.sim_url}/_simulator/messages?limit=1000", timeout=10
+        ).json()["results"]
+        texts = {message["recipient"].lstrip("+"): message["text"] for message in received}
+        assert len(received) == 200
+        assert texts["255700000007"] == "Habari Mzazi 7, kikao ni Jumamosi."
+        assert {message["sender"] for message in received} == {"SHULE"}

@@ -28,6 +28,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
+def _east_africa(tenant_a):
+    # A tenant texts only its own country unless it says otherwise; these tests price three.
+    tenant_a.allowed_countries = ["TZ", "KE", "UG"]
+    tenant_a.save(update_fields=["allowed_countries"])
+
+
+@pytest.fixture(autouse=True)
 def _fresh_prices():
     # pricing keeps the price table for 30 s per process.
     forget_prices()
@@ -270,6 +277,55 @@ def test_it_lists_invalid_numbers_and_counts_the_others(alice_client):
     assert body["recipients"] == 1
     assert [e["phone"] for e in body["errors"]] == ["12345", "0712-ABC", ""]
     assert all(e["reason"] for e in body["errors"])
+
+
+def test_it_lists_numbers_outside_the_tenants_countries_as_a_send_would(alice_client, tenant_a):
+    tenant_a.allowed_countries = []  # its own country only: TZ
+    tenant_a.save(update_fields=["allowed_countries"])
+
+    body = estimate(alice_client, message="Hi", contacts=[{"phone": TZ}, {"phone": KE}])
+
+    assert (body["recipients"], body["total_segments"]) == (1, 1)
+    assert body["errors"] == [
+        {"phone": KE, "reason": f"{KE} is outside the organisation's allowed countries (KE)"}
+    ]
+
+
+def test_it_personalises_a_row_whose_number_is_a_saved_contact(alice_client, tenant_a):
+    saved = create_contact(tenant_a, phone=TZ, name="Asha Juma", attributes={"term": "II"})
+
+    body = estimate(
+        alice_client, message="{{first_name}}: {{term}}", contacts=[{"phone": "0712345678"}]
+    )
+
+    assert figures(body) == ("GSM-7", 8, 1)  # "Asha: II"
+    assert body["errors"] == []
+    assert saved.phone_e164 == TZ
+
+
+def test_it_lists_a_row_whose_number_opted_out(alice_client, tenant_a):
+    saved = create_contact(tenant_a, phone=TZ)
+    contact_services.contact_opt_out(contact=saved, reason="STOP")
+
+    body = estimate(alice_client, message="Hi", contacts=[{"phone": TZ}, {"phone": TZ_2}])
+
+    assert body["recipients"] == 1
+    assert body["errors"] == [
+        {
+            "phone": TZ,
+            "contact_id": str(saved.pk),
+            "reason": "The contact has opted out of messages.",
+        }
+    ]
+
+
+def test_it_lists_a_recipient_whose_message_renders_empty(alice_client):
+    body = estimate(
+        alice_client, message="{{note|}}", contacts=[{"phone": TZ}, {"phone": TZ_2, "note": "x"}]
+    )
+
+    assert body["recipients"] == 1
+    assert body["errors"] == [{"phone": TZ, "reason": "The message is empty."}]
 
 
 def test_it_counts_the_same_number_once(alice_client):

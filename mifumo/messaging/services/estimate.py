@@ -2,8 +2,10 @@
 destination, the balance after, and the characters that make a text UCS-2.
 
 A read: nothing is written, reserved or queued. A recipient that a send would refuse (an
-invalid number, an opted-out contact, a variable without a value) is listed under `errors`
-and not counted, so the figures are those of the send that would follow.
+invalid number, an opted-out contact, a country outside the tenant's, a variable without a
+value) is listed under `errors` and not counted, so the figures are those of the send that
+would follow. A row whose number is a saved contact's is personalised with that contact's
+name and attributes, as a send does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mifumo.delivery.segments import (
     count_segments,
 )
 from mifumo.messaging.models import CreditAccount, Template
-from mifumo.messaging.pricing import quote
+from mifumo.messaging.pricing import calling_code_regions, quote, region_of
 from mifumo.messaging.templating import (
     CompiledTemplate,
     MissingVariable,
@@ -43,11 +45,12 @@ from mifumo.tenancy.models import Tenant
 from mifumo.tenancy.scoping import get_for_tenant_or_404
 
 ENCODING_NAMES = {"gsm7": "GSM-7", "ucs2": "UCS-2"}
+LOOKUP_BATCH = 2000  # numbers per IN (...) query: under SQLite's variable limit
 _CONTACT_FIELDS = ("id", "name", "phone_e164", "email", "attributes", "opted_out_at")
 _ROW_FIELDS = {"phone", "name", "email"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Recipient:
     phone: str  # as given (rows) or E.164 (contacts)
     name: str = ""
@@ -56,7 +59,7 @@ class _Recipient:
     extra: Mapping[str, object] | None = None
     contact_id: uuid.UUID | None = None
     opted_out: bool = False
-    is_e164: bool = False
+    e164: str = ""  # once normalised
 
 
 @dataclass
@@ -123,7 +126,7 @@ def _from_contact(row: dict) -> _Recipient:
         attributes=row["attributes"],
         contact_id=row["id"],
         opted_out=row["opted_out_at"] is not None,
-        is_e164=True,
+        e164=row["phone_e164"],
     )
 
 
@@ -135,6 +138,33 @@ def _from_row(row: Mapping[str, object]) -> _Recipient:
         email="" if email is None else str(email),
         extra={key: value for key, value in row.items() if key not in _ROW_FIELDS},
     )
+
+
+def _attach_stored_contacts(tenant: Tenant, recipients: Sequence[_Recipient]) -> None:
+    """Rows whose number is a saved contact's get its name (unless the row gives one),
+    e-mail, attributes and opt-out, as a send gives them: one query per LOOKUP_BATCH."""
+    by_phone = {recipient.e164: recipient for recipient in recipients}
+    phones = list(by_phone)
+    for start in range(0, len(phones), LOOKUP_BATCH):
+        rows = Contact.objects.filter(
+            tenant=tenant, phone_e164__in=phones[start : start + LOOKUP_BATCH]
+        ).values(*_CONTACT_FIELDS)
+        for row in rows:
+            recipient = by_phone[row["phone_e164"]]
+            recipient.contact_id = row["id"]
+            recipient.name = recipient.name or row["name"]
+            recipient.email = recipient.email or row["email"]
+            recipient.attributes = row["attributes"]
+            recipient.opted_out = row["opted_out_at"] is not None
+
+
+def _outside_allowed_countries(e164: str, allowed: set[str]) -> str | None:
+    # The send's rule: a calling code of one country outside the tenant's countries is
+    # refused up front; shared codes (+1, +7) are left to the engine's exact check.
+    region = region_of(e164)
+    if allowed and region and region not in allowed and calling_code_regions(e164) == 1:
+        return f"{e164} is outside the organisation's allowed countries ({region})"
+    return None
 
 
 def _too_many(count: int, limit: int) -> ApplicationError:
@@ -241,31 +271,41 @@ def sms_estimate(
         recipients += _group_members(tenant, group_id, limit)
     given = contacts is not None or contact_ids is not None or group_id is not None
 
-    warnings, text_forcing = _text_warnings(compiled)
     errors: list[dict[str, Any]] = []
+    unique: list[_Recipient] = []
+    seen: set[str] = set()
+    for recipient in recipients:
+        if not recipient.e164:
+            try:
+                recipient.e164 = normalize_phone(recipient.phone, tenant.default_region)
+            except InvalidPhone as invalid:
+                errors.append({"phone": recipient.phone, "reason": str(invalid)})
+                continue
+        if recipient.e164 not in seen:  # the same number twice is one message
+            seen.add(recipient.e164)
+            unique.append(recipient)
+    if len(unique) > limit:
+        raise _too_many(len(unique), limit)
+    _attach_stored_contacts(tenant, [r for r in unique if r.contact_id is None])
+
+    warnings, text_forcing = _text_warnings(compiled)
+    allowed = set(tenant.allowed_regions)
     pairs: list[tuple[str, int]] = []
     first: SegmentCount | None = None
     missing: set[str] = set()
     variable_forcing: Counter[str] = Counter()
-    seen: set[str] = set()
     counts: dict[str, SegmentCount] = {}  # the same text (no variables, or same values) once
-    for recipient in recipients:
-        error = {"phone": recipient.phone}
+    for recipient in unique:
+        e164 = recipient.e164
+        error: dict[str, Any] = {"phone": recipient.phone}
         if recipient.contact_id is not None:
             error["contact_id"] = str(recipient.contact_id)
-        if recipient.is_e164:
-            e164 = recipient.phone
-        else:
-            try:
-                e164 = normalize_phone(recipient.phone, tenant.default_region)
-            except InvalidPhone as invalid:
-                errors.append({**error, "reason": str(invalid)})
-                continue
-        if e164 in seen:  # the same number twice is one message
-            continue
-        seen.add(e164)
         if recipient.opted_out:
             errors.append({**error, "reason": "The contact has opted out of messages."})
+            continue
+        outside = _outside_allowed_countries(e164, allowed)
+        if outside:
+            errors.append({**error, "reason": outside})
             continue
         context = contact_context(
             name=recipient.name,
@@ -283,17 +323,18 @@ def sms_estimate(
                 {**error, "reason": f"No value for {{{{{absent.name}}}}}", "variable": absent.name}
             )
             continue
+        if not text.strip():
+            errors.append({**error, "reason": "The message is empty."})
+            continue
         count = counts.get(text)
         if count is None:
-            count = counts[text] = count_segments(text)
-            if len(counts) > 1000:  # personalised texts rarely repeat: keep memory bounded
+            if len(counts) >= 1000:  # personalised texts rarely repeat: keep memory bounded
                 counts.clear()
+            count = counts[text] = count_segments(text)
         if count.ucs2_characters:
             variable_forcing.update({c.character for c in count.ucs2_characters} - text_forcing)
         first = first or count
         pairs.append((e164, count.segments))
-    if len(seen) > limit:
-        raise _too_many(len(seen), limit)
 
     if given and not pairs:
         raise ApplicationError(
