@@ -50,3 +50,28 @@ class BulkSendResponseSerializer(serializers.Serializer):
 
 
 MAX_RECIPIENTS = settings.SMS_BULK_SEND_MAX_RECIPIENTS
+
+
+class BulkUploadResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    upload_id = serializers.UUIDField()
+    total_contacts = serializers.IntegerField()
+    processed_contacts = serializers.IntegerField()
+    successful_contacts = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+    errors_not_shown = serializers.IntegerField(required=False)
+
+
+class UploadCampaignSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    sender_id = serializers.CharField()
+    total_messages = serializers.IntegerField()
+    counters = serializers.DictField(child=serializers.IntegerField())
+
+
+class BulkUploadDetailSerializer(BulkUploadResponseSerializer):
+    message = None
+    created_at = serializers.DateTimeField()
+    campaigns = UploadCampaignSerializer(many=True)

@@ -18,6 +18,8 @@ from mifumo.messaging.models import BulkUpload, Template
 from mifumo.messaging.serializers.sends import (
     BulkSendResponseSerializer,
     BulkSendSerializer,
+    BulkUploadDetailSerializer,
+    BulkUploadResponseSerializer,
     BulkUploadSerializer,
 )
 from mifumo.messaging.services.sends import NoValidRecipients, RecipientInput, sms_send
@@ -184,7 +186,7 @@ class BulkUploadView(APIView):
     throttle_classes = [SmsBulkThrottle]
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request=BulkUploadSerializer)
+    @extend_schema(request=BulkUploadSerializer, responses=BulkUploadResponseSerializer)
     def post(self, request):
         """Send the SMS listed in a spreadsheet: A phone, B name, C message, D sender id."""
         serializer = BulkUploadSerializer(data=request.data)
@@ -223,6 +225,7 @@ class BulkUploadView(APIView):
 
 
 class BulkUploadDetailView(APIView):
+    @extend_schema(responses=BulkUploadDetailSerializer)
     def get(self, request, upload_id):
         """An upload's report again, with the progress of its campaigns."""
         upload = get_for_tenant_or_404(BulkUpload, request.tenant, pk=upload_id)
