@@ -71,12 +71,21 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     )
 
 
-def run_once(request, *, endpoint: str, request_hash: str, handler: Callable[[], Response]):
-    """Answer with handler() — or, for a key seen before, with the answer it gave then."""
+def run_once(
+    request,
+    *,
+    endpoint: str,
+    fingerprint_of: Callable[[], str],
+    handler: Callable[[], Response],
+):
+    """Answer with handler() — or, for a key seen before, with the answer it gave then.
+    `fingerprint_of` is called only when the request has a key (hashing 10,000 recipients
+    costs tens of milliseconds)."""
     key = _key_of(request)
     if key is None:
         with transaction.atomic():
             return handler()
+    request_hash = fingerprint_of()
     records = IdempotencyRecord.objects.filter(tenant=request.tenant, endpoint=endpoint, key=key)
     expired = now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
     records.filter(created_at__lt=expired).delete()

@@ -116,7 +116,7 @@ class BulkSendView(APIView):
         return idempotency.run_once(
             request,
             endpoint="sms-bulk-send",
-            request_hash=idempotency.fingerprint(request.data),
+            fingerprint_of=lambda: idempotency.fingerprint(request.data),
             handler=lambda: self._send(request, data),
         )
 
@@ -197,7 +197,7 @@ class BulkUploadView(APIView):
         return idempotency.run_once(
             request,
             endpoint="sms-bulk-upload",
-            request_hash=idempotency.fingerprint(fields, content),
+            fingerprint_of=lambda: idempotency.fingerprint(fields, content),
             handler=lambda: self._upload(request, data, content),
         )
 
