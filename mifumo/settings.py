@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mifumo.contacts.tasks.resume_stalled_imports",
         "schedule": 60.0,
     },
+    # Finished campaigns give back what failed messages reserved (messaging/services/billing).
+    "settle-credits": {"task": "mifumo.messaging.tasks.settle_credits", "schedule": 30.0},
     # Refresh tokens pile up in the blacklist app's tables; expired ones are useless.
     "flush-expired-tokens": {
         "task": "mifumo.tenancy.tasks.flush_expired_tokens",

@@ -437,7 +437,7 @@ def _at_once(count: int, work) -> list:
         try:
             barrier.wait()
             results[index] = work(index)
-        except Exception as error:  # noqa: BLE001 - the test inspects it
+        except Exception as error:  # the test inspects it
             results[index] = error
         finally:
             connections.close_all()

@@ -146,8 +146,8 @@ def credit_reserve(
     if not billing_enabled():
         return
     cost = _credits(cost)
-    if cost < 0:
-        raise ValueError(f"A cost cannot be negative: {cost}")
+    if cost < 0 or campaign.tenant_id != tenant.pk:
+        raise ValueError(f"Cannot reserve {cost} for campaign {campaign.pk} of {tenant}")
     with transaction.atomic():
         # The charge first (see the lock order in the module docstring).
         CampaignCharge.objects.bulk_create(
@@ -222,9 +222,7 @@ def tenant_signup_credits(*, tenant: Tenant) -> None:
 def _charged_cost(campaign_id: uuid.UUID) -> Decimal:
     """What the campaign's messages cost, failed and cancelled ones excepted."""
     charged = Message.objects.filter(campaign_id=campaign_id).exclude(status__in=REFUNDED_STATUSES)
-    totals = charged.aggregate(
-        total=Sum("cost"), unpriced=Count("pk", filter=Q(cost__isnull=True))
-    )
+    totals = charged.aggregate(total=Sum("cost"), unpriced=Count("pk", filter=Q(cost__isnull=True)))
     total = totals["total"] or Decimal("0")
     if totals["unpriced"]:
         # The sender is to set every message's cost; one that did not must not go free.
