@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.timezone import now
 
 from mifumo.delivery.models import Campaign, Channel
@@ -32,7 +33,9 @@ class Template(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="template_name"),
+            # "Ada" and "ada" are one template to a person: the service checks case-blind
+            # first, and this catches two requests creating them at the same moment.
+            models.UniqueConstraint("tenant", Lower("name"), name="template_name_any_case"),
         ]
         indexes = [
             # The templates list, newest first.
@@ -163,6 +166,8 @@ class CampaignCharge(models.Model):
                 condition=models.Q(settled_at__isnull=True),
                 name="charge_unsettled",
             ),
+            # The settle task again: charges settled in the last days, for late reports.
+            models.Index(fields=["settled_at"], name="charge_recently_settled"),
         ]
 
     def __str__(self) -> str:

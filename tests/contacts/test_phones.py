@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import random
 
-from mifumo.contacts.phones import InvalidPhone, normalize_phone
+import phonenumbers
+import pytest
+from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
+
+from mifumo.contacts.phones import (
+    InvalidPhone,
+    _normalize_phone_fast,
+    _normalize_phone_slow,
+    normalize_phone,
+)
 
 TANZANIAN_SHAPES = [
     "0712 345 678",
@@ -115,3 +124,98 @@ def test_it_rejects_a_number_that_does_not_exist_in_the_country():
 
 def test_it_names_the_input_in_the_message():
     assert "'0712 345'" in _reason("0712 345")
+
+
+# --- the fast path --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [shape for shape in TANZANIAN_SHAPES if "(" not in shape])
+def test_its_fast_path_reads_the_usual_shapes_of_a_tanzanian_number(raw):
+    assert _normalize_phone_fast(raw, "TZ") == "+255712345678"
+
+
+@pytest.mark.parametrize(
+    "raw", ["(0712) 345 678", "0712.345.678", "0712345678 ext 5", "0912345678"]
+)
+def test_its_fast_path_leaves_other_shapes_and_invalid_numbers_to_phonenumbers(raw):
+    assert _normalize_phone_fast(raw, "TZ") is None
+
+
+def _slow_outcome(raw, region):
+    try:
+        return _normalize_phone_slow(raw, region)
+    except InvalidPhone as error:
+        return f"InvalidPhone: {error}"
+
+
+def _mangled(nsn: str, rng: random.Random) -> set[str]:
+    """The number, and the typos of a spreadsheet: a digit lost, added, changed."""
+    digit = rng.choice("0123456789")
+    return {
+        nsn,
+        nsn[:-1],
+        nsn[1:],
+        nsn + digit,
+        nsn[:3] + digit + nsn[3:],
+        nsn[:-1] + str((int(nsn[-1]) + rng.randint(1, 9)) % 10),
+        str((int(nsn[0]) + 1) % 10) + nsn[1:],
+    }
+
+
+def _equivalence_cases():
+    """About 340,000 (text, tenant region): every region's example numbers of every type, as
+    written in that region and abroad, mangled, and random digits; each read in its own
+    region and in TZ, KE and GH."""
+    rng = random.Random(20261122)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        prefix = PhoneMetadata.metadata_for_region(region).national_prefix or ""
+        texts = set()
+        for kind in PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            texts.add(phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL))
+            texts.add(phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL))
+            code = example.country_code
+            for nsn in _mangled(phonenumbers.national_significant_number(example), rng):
+                texts.update(
+                    (
+                        nsn,
+                        f"{prefix}{nsn}",
+                        f"{prefix}{nsn[:3]}-{nsn[3:]}",
+                        f"+{code}{nsn}",
+                        f"+{code} {nsn[:3]} {nsn[3:]}",
+                        f"+{code}{prefix}{nsn}",
+                        f"{code}{nsn}",
+                        f"{code}{prefix}{nsn}",
+                        f"00{code}{nsn}",
+                    )
+                )
+        for _ in range(40):
+            digits = "".join(rng.choices("0123456789", k=rng.randint(6, 16)))
+            texts.update((digits, f"+{digits}"))
+        for text in sorted(texts):
+            for tenant_region in dict.fromkeys((region, "TZ", "KE", "GH")):
+                yield text, tenant_region
+
+
+def test_its_fast_path_answers_as_phonenumbers_does_for_every_regions_numbers():
+    # normalize_phone() is `fast(raw) or slow(raw)`: where the fast path has no answer the
+    # slow path runs as it is, so only the fast path's answers need checking (the slow path
+    # on all 340,000 cases would take a minute). Each must be what the slow path returns:
+    # never a number that it would refuse, never another number.
+    cases, answered, wrong = 0, 0, []
+    for raw, region in _equivalence_cases():
+        cases += 1
+        fast = _normalize_phone_fast(raw, region)
+        if fast is None:
+            continue
+        answered += 1
+        slow = _slow_outcome(raw, region)
+        if fast != slow:
+            wrong.append((raw, region, fast, slow))
+    assert wrong[:20] == []
+    assert cases > 300_000
+    # Of the ~93,700 cases the slow path finds valid the fast path answers all but ~300
+    # (parentheses, dots, "00" then a local reading).
+    assert answered > 90_000

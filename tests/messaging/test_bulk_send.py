@@ -430,3 +430,25 @@ def test_with_billing_on_the_cost_is_reserved_per_destination(alice_client, tena
     costs = dict(Message.objects.values_list("to", "cost"))
     assert costs == {"+255712345678": Decimal("36"), "+254712345678": Decimal("51")}
     assert CreditEntry.objects.filter(kind="reserve").count() == 1
+
+
+def test_an_expired_key_is_a_new_request_and_the_task_forgets_old_keys(alice_client):
+    from mifumo.messaging.models import IdempotencyRecord
+    from mifumo.messaging.tasks import expire_idempotency_keys
+
+    alice_client.post(URL, SPEC_EXAMPLE, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=now() - timedelta(hours=25))
+    response = alice_client.post(URL, SPEC_EXAMPLE, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert "Idempotent-Replayed" not in response
+    assert Campaign.objects.count() == 2
+    IdempotencyRecord.objects.update(created_at=now() - timedelta(hours=25))
+    assert expire_idempotency_keys() == 1
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_an_idempotency_key_must_be_printable_ascii_up_to_255(alice_client):
+    for key in ["x" * 256, "ключ"]:
+        response = alice_client.post(URL, SPEC_EXAMPLE, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert response.status_code == 400
+        assert response.json()["error_code"] == "invalid_idempotency_key"
+    assert Message.objects.count() == 0
