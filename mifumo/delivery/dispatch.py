@@ -26,7 +26,14 @@ from mifumo.contacts.models import Contact
 from mifumo.delivery import services
 from mifumo.delivery.accounts import SendingAccount, sending_account
 from mifumo.delivery.destinations import blocked_reason
-from mifumo.delivery.models import Campaign, CampaignStatus, Channel, Message, MessageStatus
+from mifumo.delivery.models import (
+    CAMPAIGN_FINISHED,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Message,
+    MessageStatus,
+)
 from mifumo.delivery.providers.base import ErrorKind, OutgoingMessage, ProviderError, SendResult
 
 logger = logging.getLogger(__name__)
@@ -427,6 +434,8 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
                 wait = reservation.wait_seconds
             if wait > 0:
                 time.sleep(wait)
+            if _stopped(campaign, requests[index:]):
+                return outcome
             result = _send_request(campaign, account, batch)
             if result in {"pause", "switch"}:
                 for rest in requests[index + 1 :]:
@@ -443,6 +452,23 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
     if refreshed is not None and refreshed.status == CampaignStatus.SENDING:
         outcome.requeue_in = _next_due_in(campaign)
     return outcome
+
+
+def _stopped(campaign: Campaign, unsent_requests: list[list[Message]]) -> bool:
+    """Whether the campaign was cancelled (or paused) since these messages were claimed: then
+    none of them is sent. Asked before every vendor request, since under a rate limit a claim
+    holds many seconds of requests: a cancel must stop the next one, not the next claim."""
+    status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+    if status in {CampaignStatus.QUEUED, CampaignStatus.SENDING}:
+        return False
+    unsent = [message for request in unsent_requests for message in request]
+    release(unsent, 0, count_attempt=False)
+    if status is None or status in CAMPAIGN_FINISHED:
+        Message.objects.filter(id__in=_ids(unsent), status=MessageStatus.QUEUED).update(
+            status=MessageStatus.CANCELLED, error_message="Cancelled", updated_at=now()
+        )
+    services.campaign_refresh(campaign.pk)
+    return True
 
 
 # A task that stops for its time budget under a rate limit is queued again this much before

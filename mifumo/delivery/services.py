@@ -7,6 +7,8 @@ and dispatch is queued only once that transaction has committed.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from mifumo.tenancy.models import Tenant, User
 INSERT_BATCH = 2000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3 times more
 class Recipient:
     """One rendered message for one address (E.164 for SMS, e-mail for e-mail)."""
 
@@ -176,12 +178,36 @@ _MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 
+def uuid7() -> uuid.UUID:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Ids of
+    messages written together sit together in the primary key's index, so a 10,000-message
+    send appends to a few index pages instead of touching (and logging) thousands of random
+    ones. Python 3.14 has uuid.uuid7(); 3.11 does not."""
+    return uuid7_batch(1)[0]
+
+
+def uuid7_batch(count: int) -> list[uuid.UUID]:
+    """`count` UUIDv7s sharing one timestamp: one call for the clock and the randomness."""
+    stamp = (time.time_ns() // 1_000_000) << 80 | _VERSION_7_AND_VARIANT
+    random = os.urandom(10 * count)
+    return [
+        uuid.UUID(int=stamp | int.from_bytes(random[start : start + 10]) & _RANDOM_BITS)
+        for start in range(0, 10 * count, 10)
+    ]
+
+
+_RANDOM_BITS = (1 << 80) - 1 & ~(0xF << 76) & ~(0b11 << 62)
+_VERSION_7_AND_VARIANT = 0x7 << 76 | 0b10 << 62
+
+
 def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[list, int]:
     """One tuple per message in _MESSAGE_COLUMNS order, and the segments they add up to."""
     rows = []
     total_segments = 0
     sms = campaign.channel == Channel.SMS
-    for recipient in recipients:
+    recipients = list(recipients)
+    ids = uuid7_batch(len(recipients))
+    for message_id, recipient in zip(ids, recipients, strict=True):
         if recipient.segments:
             segments, encoding = recipient.segments, recipient.encoding
         elif sms:
@@ -192,7 +218,7 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
         total_segments += segments
         rows.append(
             (
-                uuid.uuid4(),
+                message_id,
                 campaign.tenant_id,
                 campaign.pk,
                 recipient.contact_id,
@@ -207,25 +233,18 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
     return rows, total_segments
 
 
-def _copy_text(value) -> str:
-    """A value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            value = (
-                value.replace("\\", "\\\\")
-                .replace("\t", "\\t")
-                .replace("\n", "\\n")
-                .replace("\r", "\\r")
-            )
-        return value
-    return str(value)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """Text in COPY's text format: backslash, tab, newline and carriage return escaped."""
+    return value.translate(_COPY_ESCAPES)
 
 
 def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> set[uuid.UUID]:
     """Write new messages with COPY, formatted here as one text block: psycopg then sends
-    bytes, with no per-value adaptation (which cost ~0.5 s for 10,000 rows' arrays)."""
+    bytes, with no per-value adaptation (arrays of 10,000 rows' values cost ~0.5 s to
+    adapt). The campaign's own columns are formatted once, not once per row."""
     stamp = now()
     columns = [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
     names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
@@ -246,7 +265,14 @@ def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> se
             stamp.isoformat(),
         ]
     )
-    lines = ["\t".join(map(_copy_text, row)) + "\t" + fixed_text + "\n" for row in rows]
+    tenant, campaign = rows[0][1].hex, rows[0][2].hex
+    lines = [
+        f"{message_id.hex}\t{tenant}\t{campaign}\t"
+        f"{contact_id.hex if contact_id else NULL}\t{_copy_text(to)}\t{_copy_text(subject)}\t"
+        f"{_copy_text(body)}\t{segments}\t{encoding}\t{NULL if cost is None else cost}\t"
+        f"{fixed_text}\n"
+        for message_id, _, _, contact_id, to, subject, body, segments, encoding, cost in rows
+    ]
     connection.ensure_connection()
     with (
         psycopg.Cursor(connection.connection) as cursor,
@@ -254,6 +280,9 @@ def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> se
     ):
         copy.write("".join(lines))
     return {row[0] for row in rows}
+
+
+NULL = "\\N"  # COPY's text format for NULL
 
 
 def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> set[uuid.UUID]:
@@ -452,7 +481,7 @@ def apply_delivery_reports(
     for report in reports:
         if report.status == DeliveryStatus.PENDING or not report.provider_message_id:
             continue
-        messages = Message.objects.filter(
+        messages = Message.objects.exclude(provider_message_id="").filter(  # message_vendor_id
             provider=provider,
             provider_message_id=report.provider_message_id,
             status__in=[MessageStatus.SENT, MessageStatus.SENDING, MessageStatus.UNKNOWN],

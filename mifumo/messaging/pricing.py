@@ -9,7 +9,7 @@ numbers inside one request.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -73,6 +73,23 @@ def price_per_segment(region: str) -> Decimal:
 
 def message_cost(e164: str, segments: int) -> Decimal:
     return price_per_segment(region_of(e164)) * segments
+
+
+def price_by_number() -> Callable[[str, int], Decimal]:
+    """message_cost for many numbers: the table is read once and each calling-code prefix
+    priced once (a bulk send prices 10,000 numbers, nearly all with the same prefix)."""
+    table = _price_table()
+    default = settings.SMS_DEFAULT_PRICE
+    by_prefix: dict[str, Decimal] = {}
+
+    def cost(e164: str, segments: int) -> Decimal:
+        prefix = e164[:4]  # "+" and the longest calling code
+        price = by_prefix.get(prefix)
+        if price is None:
+            price = by_prefix[prefix] = table.get(region_of(e164), default)
+        return price * segments
+
+    return cost
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class MissingVariable(Exception):
         self.name = name
 
 
+@lru_cache(maxsize=4096)  # the same few keys, for every recipient of a send
 def variable_key(key: str) -> str:
     """The name a template uses for a contact attribute or spreadsheet column: lower-cased,
     Unicode NFC, spaces and hyphens as underscores ("Fee Amount" -> "fee_amount")."""
