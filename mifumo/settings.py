@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "mifumo.contacts",
     "mifumo.delivery",
     "mifumo.messaging",
+    "mifumo.web",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +91,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "mifumo.urls"
 WSGI_APPLICATION = "mifumo.wsgi.application"
 AUTH_USER_MODEL = "tenancy.User"
+LOGIN_URL = "/login/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -102,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mifumo.web.context.dashboard",
             ]
         },
     }
@@ -176,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Finished campaigns give back what failed messages reserved (messaging/services/billing).
     "settle-credits": {"task": "mifumo.messaging.tasks.settle_credits", "schedule": 30.0},
+    "expire-idempotency-keys": {
+        "task": "mifumo.messaging.tasks.expire_idempotency_keys",
+        "schedule": 3600.0,
+    },
     # Refresh tokens pile up in the blacklist app's tables; expired ones are useless.
     "flush-expired-tokens": {
         "task": "mifumo.tenancy.tasks.flush_expired_tokens",
@@ -292,6 +299,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status` or `channel` of their own choices: each gets its name.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "mifumo.delivery.models.CampaignStatus",
+        "MessageStatusEnum": "mifumo.delivery.models.MessageStatus",
+        "ChannelEnum": "mifumo.delivery.models.Channel",
+        "SenderIdStatusEnum": "mifumo.messaging.models.SenderIdStatus",
+        "ImportStatusEnum": "mifumo.contacts.imports.models.ImportStatus",
+    },
 }
 
 # --- E-mail: EMAIL_URL (smtp://user:pass@host:587?tls=1, smtps://…, console://, file:///dir) ---

@@ -13,9 +13,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("mifumo.web.urls")),
 ]
 
 handler400 = "mifumo.tenancy.errors.handler400"
-handler403 = "mifumo.tenancy.errors.handler403"
-handler404 = "mifumo.tenancy.errors.handler404"
-handler500 = "mifumo.tenancy.errors.handler500"
+handler403 = "mifumo.web.errors.handler403"
+handler404 = "mifumo.web.errors.handler404"
+handler500 = "mifumo.web.errors.handler500"
