@@ -480,6 +480,9 @@ def main() -> None:
         if needs_seed:
             seed(args.contacts)
         vacuum()
+        # As a gunicorn worker starts: mifumo.wsgi freezes what start-up made (gc.freeze).
+        import mifumo.wsgi  # noqa: F401
+
         tenant = Tenant.objects.get(name=BIG_TENANT)
         client = APIClient()
         user = User.objects.get(membership__tenant=tenant)

@@ -177,6 +177,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mifumo.contacts.tasks.resume_stalled_imports",
         "schedule": 60.0,
     },
+    # The contact triggers add a row per statement; the list sums a tenant's rows.
+    "fold-contact-counts": {"task": "mifumo.contacts.tasks.fold_contact_counts", "schedule": 60.0},
     # Finished campaigns give back what failed messages reserved (messaging/services/billing).
     "settle-credits": {"task": "mifumo.messaging.tasks.settle_credits", "schedule": 30.0},
     "expire-idempotency-keys": {

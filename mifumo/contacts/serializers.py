@@ -11,13 +11,19 @@ from mifumo.contacts.models import Group, GroupKind
 from mifumo.tenancy.serializers import RejectUnknownFieldsMixin, StrictSerializer
 
 
+def related(contact, relation: str) -> list:
+    """A contact's tags, groups or guardians: the list the contact views prefetch into
+    (views.CONTACT_RELATIONS), else a query."""
+    prefetched = getattr(contact, f"{relation}_list", None)
+    return prefetched if prefetched is not None else list(getattr(contact, relation).all())
+
+
 @extend_schema_field({"type": "array", "items": {"type": "string", "maxLength": 50}})
 class TagsField(serializers.Field):
     default_error_messages = {"invalid": "{reason}"}
 
     def get_attribute(self, instance):
-        # From prefetched rows (ContactViewSet.get_queryset): no query per contact.
-        return sorted((tag.name for tag in instance.tags.all()), key=str.lower)
+        return sorted((tag.name for tag in related(instance, "tags")), key=str.lower)
 
     def to_internal_value(self, data):
         try:
@@ -100,7 +106,7 @@ class RelatedIdsField(serializers.ListField):
         super().__init__(child=serializers.UUIDField(), **kwargs)
 
     def get_attribute(self, instance):
-        return [related.pk for related in getattr(instance, self.relation).all()]
+        return [row.pk for row in related(instance, self.relation)]
 
 
 class GroupRefSerializer(serializers.Serializer):
@@ -122,7 +128,7 @@ class ContactSerializer(StrictSerializer):
     attributes = AttributesField(required=False, default=dict)
     is_active = serializers.BooleanField(required=False, default=True)
     group_ids = RelatedIdsField(relation="groups", required=False, default=list, max_length=100)
-    groups = GroupRefSerializer(many=True, read_only=True)
+    groups = serializers.SerializerMethodField()
     guardian_ids = RelatedIdsField(
         relation="guardians", required=False, default=list, max_length=20
     )
@@ -131,6 +137,10 @@ class ContactSerializer(StrictSerializer):
     opt_out_reason = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
+
+    @extend_schema_field(GroupRefSerializer(many=True))
+    def get_groups(self, contact) -> list[dict]:
+        return [{"id": str(group.pk), "name": group.name} for group in related(contact, "groups")]
 
 
 class BulkUpdatesSerializer(StrictSerializer):

@@ -7,13 +7,19 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Count, F, Func, Q, Value
 from django.db.models.functions import Lower
 from django.utils.timezone import now
 
 from mifumo.contacts.fields import MAX_TAGS, clean_attributes
-from mifumo.contacts.models import SYSTEM_GROUP_NAMES, Contact, Group, GroupKind, Tag
+from mifumo.contacts.models import (
+    SYSTEM_GROUP_NAMES,
+    Contact,
+    Group,
+    GroupKind,
+    Tag,
+)
 from mifumo.contacts.phones import InvalidPhone, normalize_phone
 from mifumo.tenancy.errors import ApplicationError
 from mifumo.tenancy.models import Tenant
@@ -207,19 +213,23 @@ def contact_opt_in(*, contact: Contact) -> Contact:
 # --- bulk operations (the spec's "Contact Bulk Operations") -------------------------------------
 
 
-def _locked_contacts(tenant: Tenant, contact_ids: Sequence[uuid.UUID]) -> list[Contact]:
-    # Locked in id order, so two bulk edits of overlapping sets queue instead of deadlocking.
+def _locked_ids(tenant: Tenant, contact_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The tenant's contacts among `contact_ids`, locked. In id order, so two bulk edits of
+    overlapping sets queue instead of deadlocking."""
     return list(
-        Contact.objects.select_for_update().filter(tenant=tenant, pk__in=contact_ids).order_by("pk")
+        Contact.objects.select_for_update()
+        .filter(tenant=tenant, pk__in=contact_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
 def _not_found(
-    tenant_contacts: Sequence[Contact],
+    found_ids: Sequence[uuid.UUID],
     contact_ids: Sequence[uuid.UUID],
     count_field: str,
 ) -> ApplicationError:
-    found = {contact.pk for contact in tenant_contacts}
+    found = set(found_ids)
     missing = [str(cid) for cid in contact_ids if cid not in found]
     message = (
         "No contacts found with the provided IDs"
@@ -239,6 +249,26 @@ def _not_found(
     )
 
 
+class MergeAttributes(Func):
+    """A contact's attributes with `patch` merged in as RFC 7396 merges a flat object: its keys
+    overwrite, a null removes the key. In the UPDATE itself, where Django's bulk_update spent
+    50 ms building a CASE per contact and field for 100 contacts (bench/contacts_list.py)."""
+
+    output_field = models.JSONField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSON_PATCH", **extra_context)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        attributes, patch = self.get_source_expressions()
+        attributes_sql, attributes_params = compiler.compile(attributes)
+        patch_sql, patch_params = compiler.compile(patch)
+        # Both fragments are Django's compiled SQL; the values travel as parameters.
+        null_keys = f"SELECT key FROM jsonb_each({patch_sql}) WHERE jsonb_typeof(value) = 'null'"  # noqa: S608
+        sql = f"(({attributes_sql} || jsonb_strip_nulls({patch_sql})) - ARRAY({null_keys}))"
+        return sql, (*attributes_params, *patch_params, *patch_params)
+
+
 @transaction.atomic
 def contacts_bulk_edit(
     *, tenant: Tenant, contact_ids: Sequence[uuid.UUID], updates: dict[str, Any]
@@ -248,53 +278,50 @@ def contacts_bulk_edit(
     `attributes` are merged into each contact's own (a null value removes that key); `tags`
     replace the contact's tags (bulk-tag adds and removes without replacing).
     """
-    contacts = _locked_contacts(tenant, contact_ids)
-    if len(contacts) != len(contact_ids):
-        raise _not_found(contacts, contact_ids, "updated_count")
-    stamp = now()
-    fields = ["updated_at"]
-    for field in ("name", "email", "is_active"):
-        if field in updates:
-            fields.append(field)
+    ids = _locked_ids(tenant, contact_ids)
+    if len(ids) != len(contact_ids):
+        raise _not_found(ids, contact_ids, "updated_count")
+    changes: dict[str, Any] = {
+        field: updates[field] for field in ("name", "email", "is_active") if field in updates
+    }
     if "attributes" in updates:
-        fields.append("attributes")
+        changes["attributes"] = MergeAttributes(
+            F("attributes"), Value(updates["attributes"], output_field=models.JSONField())
+        )
+    # One UPDATE for all of them.
+    Contact.objects.filter(tenant=tenant, pk__in=ids).update(**changes, updated_at=now())
+    if "attributes" in updates:
+        _check_merged_attributes(ids)
+    if "tags" in updates:
+        _replace_tags(ids, tags_get_or_create(tenant=tenant, names=updates["tags"]))
+    return len(ids)
+
+
+def _check_merged_attributes(contact_ids: Sequence[uuid.UUID]) -> None:
+    """The updates fit the limits alone; merged into a contact's own they may not. Raising
+    rolls the whole edit back."""
     over_limits: list[str] = []
-    for contact in contacts:
-        for field in ("name", "email", "is_active"):
-            if field in updates:
-                setattr(contact, field, updates[field])
-        if "attributes" in updates:
-            merged = {**contact.attributes, **updates["attributes"]}
-            try:
-                # The updates fit the limits alone; merged into a contact's own they may not.
-                contact.attributes = clean_attributes(
-                    {k: v for k, v in merged.items() if v is not None}
-                )
-            except ValueError as error:
-                over_limits.append(f"Contact {contact.pk}: {error}")
-        contact.updated_at = stamp
+    merged = Contact.objects.filter(pk__in=contact_ids).order_by("pk")
+    for pk, attributes in merged.values_list("pk", "attributes"):
+        try:
+            clean_attributes(attributes)
+        except ValueError as error:
+            over_limits.append(f"Contact {pk}: {error}")
     if over_limits:
         raise ApplicationError(
             f"The attributes would exceed a contact's limits: {'; '.join(over_limits[:5])}",
             error_code="validation_error",
             details={"updates": {"attributes": over_limits}},
         )
-    # One UPDATE ... CASE statement for all of them, not one per contact.
-    Contact.objects.bulk_update(contacts, fields)
-    if "tags" in updates:
-        _replace_tags(
-            [c.pk for c in contacts], tags_get_or_create(tenant=tenant, names=updates["tags"])
-        )
-    return len(contacts)
 
 
 @transaction.atomic
 def contacts_bulk_delete(*, tenant: Tenant, contact_ids: Sequence[uuid.UUID]) -> int:
-    contacts = _locked_contacts(tenant, contact_ids)
-    if len(contacts) != len(contact_ids):
-        raise _not_found(contacts, contact_ids, "deleted_count")
-    Contact.objects.filter(tenant=tenant, pk__in=contact_ids).delete()
-    return len(contacts)
+    ids = _locked_ids(tenant, contact_ids)
+    if len(ids) != len(contact_ids):
+        raise _not_found(ids, contact_ids, "deleted_count")
+    Contact.objects.filter(tenant=tenant, pk__in=ids).delete()
+    return len(ids)
 
 
 @transaction.atomic
@@ -306,10 +333,9 @@ def contacts_bulk_tag(
     remove: Sequence[str] = (),
 ) -> int:
     """Add and remove tags on each contact, leaving its other tags alone."""
-    contacts = _locked_contacts(tenant, contact_ids)
-    if len(contacts) != len(contact_ids):
-        raise _not_found(contacts, contact_ids, "updated_count")
-    ids = [c.pk for c in contacts]
+    ids = _locked_ids(tenant, contact_ids)
+    if len(ids) != len(contact_ids):
+        raise _not_found(ids, contact_ids, "updated_count")
     removing = {name.lower() for name in remove}
     _add_tags(
         ids,
@@ -436,3 +462,29 @@ def group_remove_members(*, group: Group, contact_ids: Sequence[uuid.UUID]) -> i
     ids = _tenant_contact_ids(group.tenant, contact_ids)
     GroupThrough.objects.filter(group_id=group.pk, contact_id__in=ids).delete()
     return len(ids)
+
+
+# --- the list's total ---------------------------------------------------------------------------
+
+# Each tenant's rows of +n and -n become one. One statement: a row is deleted by one fold only
+# (a second fold running at once waits for the first, then skips the rows it removed), and its
+# count moves into the new row in the same transaction, so the sum never changes.
+_FOLD_COUNTS = """
+WITH folded AS (
+    DELETE FROM contacts_contactcount
+    WHERE tenant_id IN (SELECT tenant_id FROM contacts_contactcount WHERE NOT is_squashed)
+    RETURNING tenant_id, count
+)
+INSERT INTO contacts_contactcount (tenant_id, count, is_squashed)
+SELECT tenant_id, SUM(count), TRUE FROM folded GROUP BY tenant_id
+"""
+
+
+def contact_counts_fold() -> int:
+    """Fold the rows the contact triggers added since the last fold (PostgreSQL only: SQLite
+    has no triggers). Returns the tenants folded."""
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_FOLD_COUNTS)
+        return cursor.rowcount

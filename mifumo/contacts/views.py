@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from functools import partial
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,7 +15,7 @@ from rest_framework.response import Response
 
 from mifumo.contacts import export, services
 from mifumo.contacts.filters import ContactFilter
-from mifumo.contacts.models import Contact, Group
+from mifumo.contacts.models import Contact, ContactCount, Group
 from mifumo.contacts.serializers import (
     BulkDeleteResponseSerializer,
     BulkDeleteSerializer,
@@ -42,6 +45,28 @@ def _updated_body(count: int, requested: int) -> dict:
     }
 
 
+# Into plain lists that the serializer reads (serializers.related): a manager's .all() on
+# prefetched rows clones a queryset each time, four per contact, 8 ms of a 50-contact page.
+CONTACT_RELATIONS = [
+    Prefetch("tags", to_attr="tags_list"),
+    Prefetch("groups", to_attr="groups_list"),
+    # Only their ids are shown.
+    Prefetch("guardians", queryset=Contact.objects.only("id"), to_attr="guardians_list"),
+]
+
+
+class CountedPaginator(Paginator):
+    """A Paginator told its total, so it does not COUNT(*) the rows."""
+
+    def __init__(self, object_list, per_page, *, total: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.total = total
+
+    @property
+    def count(self) -> int:
+        return self.total
+
+
 def _contact_fields(data: dict) -> dict:
     """Serializer output -> service keyword arguments."""
     fields = dict(data)
@@ -54,13 +79,18 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     serializer_class = ContactSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = ContactFilter
-    queryset = Contact.objects.prefetch_related("tags", "groups", "guardians").order_by(
-        "-created_at", "-id"
-    )
+    queryset = Contact.objects.prefetch_related(*CONTACT_RELATIONS).order_by("-created_at", "-id")
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_throttles(self):
         return [ContactsBulkThrottle()] if self.action in BULK_ACTIONS else []
+
+    def paginate_queryset(self, queryset):
+        if self.action == "list" and not ContactFilter.narrows(self.request.query_params):
+            # All the tenant's contacts: their number is kept by triggers (ContactCount).
+            total = ContactCount.total_for(self.request.tenant)
+            self.paginator.django_paginator_class = partial(CountedPaginator, total=total)
+        return super().paginate_queryset(queryset)
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(
@@ -153,7 +183,8 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
     def export(self, request):
         """The filtered list as CSV or XLSX (the list's filters apply)."""
-        contacts = self.filter_queryset(self.get_queryset())
+        # export.py prefetches what it writes, by chunks.
+        contacts = self.filter_queryset(self.get_queryset()).prefetch_related(None)
         return export.contacts_export_response(
             contacts, request.query_params.get("file_format", "csv")
         )
@@ -204,7 +235,7 @@ class GroupViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         group = self.get_object()
         contacts = (
             Contact.objects.filter(tenant=request.tenant, groups=group)
-            .prefetch_related("tags", "groups", "guardians")
+            .prefetch_related(*CONTACT_RELATIONS)
             .order_by("name", "id")
         )
         page = self.paginate_queryset(contacts)
