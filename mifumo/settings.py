@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "mifumo.delivery",
     "mifumo.messaging",
     "mifumo.web",
+    "mifumo.communications",
 ]
 
 MIDDLEWARE = [
@@ -308,6 +309,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "mifumo.delivery.models.Channel",
         "SenderIdStatusEnum": "mifumo.messaging.models.SenderIdStatus",
         "ImportStatusEnum": "mifumo.contacts.imports.models.ImportStatus",
+        "BulkMessageStatusEnum": "mifumo.communications.models.BulkMessageStatus",
     },
 }
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/messaging/", include("mifumo.contacts.urls")),
     path("api/messaging/", include("mifumo.delivery.urls")),
     path("api/messaging/", include("mifumo.messaging.urls")),
+    path("api/communications/", include("mifumo.communications.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

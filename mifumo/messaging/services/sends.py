@@ -11,7 +11,6 @@ campaign_add_recipients).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,7 +58,7 @@ class RecipientInput:
 class RecipientResult:
     phone: str
     success: bool
-    message_id: uuid.UUID | None = None
+    message_id: str | None = None
     error: str = ""
     duplicate: bool = False
     invalid_phone: bool = False
@@ -113,11 +112,13 @@ def _stored_contacts(tenant: Tenant, phones: Sequence[str]) -> dict[str, dict]:
         table = Contact._meta.db_table
         sql = (
             f"SELECT id, phone_e164, name, email, attributes, opted_out_at FROM {table} "  # noqa: S608
-            "WHERE tenant_id = %s AND phone_e164 = ANY(%s)"
+            # One text parameter split by the server: adapting a list of 10,000 strings
+            # into an array parameter costs more in Python than the query.
+            "WHERE tenant_id = %s AND phone_e164 = ANY(string_to_array(%s, ','))"
         )
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, [tenant.pk, list(phones)])
+            cursor.execute(sql, [tenant.pk, ",".join(phones)])
             found = {row[1]: dict(zip(fields, row, strict=True)) for row in cursor.fetchall()}
         for row in found.values():
             # Django's connection loads jsonb as text and decodes it in the ORM.
@@ -186,6 +187,7 @@ def sms_send(
     stored = _stored_contacts(tenant, [e164 for _, e164, _ in valid])
     allowed = set(tenant.allowed_regions)
     message_cost = pricing.price_by_number()
+    refused_region: dict[str, str] = {}  # calling-code prefix -> region refused, or ""
     planned: list[tuple[int, delivery.Recipient]] = []
     total_cost = Decimal("0")
     for index, e164, recipient in valid:
@@ -194,11 +196,15 @@ def sms_send(
         if contact is not None and contact["opted_out_at"] is not None:
             result.error = f"{recipient_prefix(recipient)}The contact has opted out of messages"
             continue
-        region_code = pricing.region_of(e164)
-        if allowed and region_code and region_code not in allowed and _single_region(e164):
+        prefix = e164[:4]  # "+" and the longest calling code decide the country
+        if prefix not in refused_region:
+            region_code = pricing.region_of(e164)
+            outside = allowed and region_code and region_code not in allowed
+            refused_region[prefix] = region_code if outside and _single_region(e164) else ""
+        if refused_region[prefix]:
             result.error = (
                 f"{recipient_prefix(recipient)}{e164} is outside the organisation's allowed "
-                f"countries ({region_code})"
+                f"countries ({refused_region[prefix]})"
             )
             continue
         try:
