@@ -224,6 +224,8 @@ PAGE_SIZE_MAX = 500
 # The spec's limits ("Rate Limits & Constraints"), in one place.
 CONTACTS_BULK_MAX_IDS = 100  # bulk edit, delete and tag
 CONTACTS_IMPORT_MAX_ROWS = 1000  # one bulk-import request; larger files go through import jobs
+# Not in the spec: a contact search counts its matches up to this many ("count_capped").
+CONTACTS_SEARCH_COUNT_CAP = env_int("MIFUMO_SEARCH_COUNT_CAP", 10_000, minimum=100)
 SMS_BULK_SEND_MAX_RECIPIENTS = 10_000
 SMS_UPLOAD_MAX_ROWS = 50_000
 # Not in the spec: how many contacts one call adds to or removes from a group.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cached_property, partial
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
@@ -28,6 +29,7 @@ from mifumo.contacts.serializers import (
     GroupSerializer,
     OptOutSerializer,
 )
+from mifumo.tenancy.pagination import PageNumberPagination
 from mifumo.tenancy.scoping import TenantScopedMixin
 from mifumo.tenancy.throttles import ContactsBulkThrottle
 
@@ -67,6 +69,45 @@ class CountedPaginator(Paginator):
         return self.total
 
 
+class CappedCountPaginator(Paginator):
+    """Counts a search's matches up to settings.CONTACTS_SEARCH_COUNT_CAP: exact below it,
+    "at least the cap" above it. An exact count of a common first name (72,000 "juma"s
+    among a million contacts) reads every matching row, and nobody pages through 10,000
+    search results: they narrow the search."""
+
+    cap = settings.CONTACTS_SEARCH_COUNT_CAP
+
+    @cached_property
+    def matches(self) -> int:
+        # Without the ordering: the database stops at cap + 1 rows instead of sorting all.
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.matches > self.cap
+
+    @property
+    def count(self) -> int:
+        return min(self.matches, self.cap)
+
+
+class ContactPagination(PageNumberPagination):
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        paginator = self.page.paginator
+        if isinstance(paginator, CappedCountPaginator) and paginator.capped:
+            response.data["count_capped"] = True  # count is the cap; there are more
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["count_capped"] = {
+            "type": "boolean",
+            "description": "Present when a search matched more than `count` contacts.",
+        }
+        return schema
+
+
 def _contact_fields(data: dict) -> dict:
     """Serializer output -> service keyword arguments."""
     fields = dict(data)
@@ -79,6 +120,7 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     serializer_class = ContactSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = ContactFilter
+    pagination_class = ContactPagination
     queryset = Contact.objects.prefetch_related(*CONTACT_RELATIONS).order_by("-created_at", "-id")
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -90,6 +132,8 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
             # All the tenant's contacts: their number is kept by triggers (ContactCount).
             total = ContactCount.total_for(self.request.tenant)
             self.paginator.django_paginator_class = partial(CountedPaginator, total=total)
+        elif self.action == "list":
+            self.paginator.django_paginator_class = CappedCountPaginator
         return super().paginate_queryset(queryset)
 
     def perform_create(self, serializer):

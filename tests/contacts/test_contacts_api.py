@@ -774,3 +774,26 @@ def test_it_rejects_patching_in_a_group_of_another_tenant(alice_client, tenant_a
     assert_error(response, 400, "validation_error")
     assert list(contact.groups.all()) == [own_group]
     assert not outsider_group.contacts.exists()
+
+
+def test_a_search_counts_its_matches_up_to_the_cap(alice_client, tenant_a, settings):
+    from mifumo.contacts.views import CappedCountPaginator
+
+    for _ in range(5):
+        create_contact(tenant_a, name="Juma Hamisi")
+    create_contact(tenant_a, name="Asha Juma")
+    create_contact(tenant_a, name="Asha Bakari")
+    original = CappedCountPaginator.cap
+    CappedCountPaginator.cap = 4
+    try:
+        body = alice_client.get("/api/messaging/contacts/?search=juma&page_size=2").json()
+        assert body["count"] == 4 and body["count_capped"] is True
+        assert body["next"] and len(body["results"]) == 2
+        exact = alice_client.get("/api/messaging/contacts/?search=asha").json()
+        assert exact["count"] == 2 and "count_capped" not in exact
+        unfiltered = alice_client.get("/api/messaging/contacts/").json()
+        assert unfiltered["count"] == 7 and "count_capped" not in unfiltered
+        past_the_cap = alice_client.get("/api/messaging/contacts/?search=juma&page_size=2&page=3")
+        assert past_the_cap.status_code == 404
+    finally:
+        CappedCountPaginator.cap = original
