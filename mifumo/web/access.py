@@ -5,9 +5,11 @@ do, so pages call the same services with the same arguments."""
 from __future__ import annotations
 
 from functools import wraps
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from mifumo.tenancy.models import Membership, Role
 
@@ -28,8 +30,17 @@ def tenant_page(view=None, *, admin: bool = False):
             request.tenant, request.role = membership.tenant, membership.role
             if admin and membership.role != Role.ADMIN:
                 raise PermissionDenied("Only the organisation's admins can open this page.")
-            return function(request, *args, **kwargs)
+            # Times on the pages (and typed into them) are the organisation's local time.
+            with timezone.override(_zone(membership.tenant.timezone)):
+                return function(request, *args, **kwargs)
 
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -41,10 +41,22 @@ def page(browser, live_server, request):
     context.set_default_timeout(15_000)
     page = context.new_page()
     problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-    )
+
+    def on_console(message) -> None:
+        # Chromium reports every 4xx/5xx response as "Failed to load resource", the page
+        # itself included (a test may open a 403 or 404 page on purpose); failed assets and
+        # htmx requests are caught by on_response instead.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(f"console error: {message.text}")
+
+    def on_response(response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            problems.append(
+                f"{response.status} for {response.request.resource_type} {response.url}"
+            )
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     yield page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -55,3 +55,8 @@ def test_the_layout_fits_a_phone_screen(sign_in, alice):
     expect(page.get_by_test_id("send-button")).to_be_visible()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 375
+
+
+def test_an_unknown_page_is_an_html_page_for_a_browser(page, db):
+    page.goto("/no-such-page/")
+    assert page.get_by_role("heading", name="Not found").is_visible()
