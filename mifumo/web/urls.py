@@ -1,6 +1,6 @@
 """The dashboard's pages. Each module of views/ lists its own routes."""
 
-from mifumo.web.views import auth, contacts, home, imports, school
+from mifumo.web.views import auth, campaigns, compose, contacts, home, imports, school
 from mifumo.web.views import settings as settings_pages
 
 app_name = "web"
@@ -11,4 +11,6 @@ urlpatterns = [
     *school.urlpatterns,
     *contacts.urlpatterns,
     *imports.urlpatterns,
+    *compose.urlpatterns,
+    *campaigns.urlpatterns,
 ]

@@ -133,7 +133,10 @@ def sms_bulk_upload(
     template: Template | None = None,
     campaign: Campaign | None = None,
     schedule_at: datetime | None = None,
+    message: str = "",
 ) -> BulkUpload:
+    """Send the file's rows; a row without its own text (column C) gets `message`, else the
+    template's."""
     variable_names, rows = _read_rows(data, tenant.default_region)
     if not rows:
         raise ApplicationError(
@@ -146,7 +149,7 @@ def sms_bulk_upload(
     processed = 0
     for number, cells in rows:
         cells = cells + [""] * (FIXED_COLUMNS - len(cells))
-        phone, name, message, row_sender = cells[:FIXED_COLUMNS]
+        phone, name, row_message, row_sender = cells[:FIXED_COLUMNS]
         if not phone:
             errors.append(f"Row {number}: Missing required field: phone number (column A)")
             continue
@@ -164,7 +167,11 @@ def sms_bulk_upload(
         variables = dict(zip(variable_names, cells[FIXED_COLUMNS:], strict=False))
         by_sender[sender].append(
             RecipientInput(
-                label=f"Row {number}", phone=phone, name=name, message=message, variables=variables
+                label=f"Row {number}",
+                phone=phone,
+                name=name,
+                message=row_message,
+                variables=variables,
             )
         )
     upload = BulkUpload(tenant=tenant, created_by=created_by, file_name=file_name[:255])
@@ -177,6 +184,7 @@ def sms_bulk_upload(
                     tenant=tenant,
                     created_by=created_by,
                     recipients=recipients,
+                    message=message,
                     template=template,
                     sender_id=sender,
                     schedule_at=schedule_at,
