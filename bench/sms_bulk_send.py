@@ -138,6 +138,14 @@ def upload_file(rows: int) -> bytes:
 
 def case_upload(runs: int) -> None:
     client = tenant_and_client()
+    from mifumo.messaging.models import Template
+    from mifumo.tenancy.models import Tenant
+
+    template = Template.objects.create(
+        tenant=Tenant.objects.get(),
+        name="Ada",
+        body="Habari {{name}}, ada ya muhula wa pili ni TSh {{fee}}. Asante.",
+    )
     data = upload_file(50_000)
     timings = []
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -149,7 +157,7 @@ def case_upload(runs: int) -> None:
         started = time.perf_counter()
         response = client.post(
             "/api/messaging/sms/bulk-upload/",
-            {"file": upload, "sender_id": "MIFUMO"},
+            {"file": upload, "sender_id": "MIFUMO", "template_id": str(template.pk)},
             format="multipart",
         )
         elapsed = time.perf_counter() - started
