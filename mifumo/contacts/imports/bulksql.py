@@ -78,14 +78,14 @@ def _insert_unnest(model, columns, rows, head, tail, returning: bool) -> Any:
         + ", ".join(f"%b::{t}[]" for t in types)
         + f") AS rows({names}){tail}"
     )
-    with _driver_cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(sql, arrays)
         return [value for (value,) in cursor.fetchall()] if returning else cursor.rowcount
 
 
 def _insert_values(columns, rows, head, tail, returning: bool) -> Any:
     written, returned = 0, []
-    with _driver_cursor() as cursor:
+    with driver_cursor() as cursor:
         one = "(" + ", ".join(["?"] * len(columns)) + ")"
         for batch in _batches(rows, len(columns)):
             params = [value for row in batch for value in row]
@@ -118,7 +118,7 @@ def _sqlite_max_params() -> int:
 
 
 @contextmanager
-def _driver_cursor():
+def driver_cursor():
     """The driver's own cursor, in Django's transaction. Django's cursor costs more than the
     INSERTs here: on SQLite it rewrites every %s into ? with a regex; on PostgreSQL it is a
     ClientCursor, which quotes 50,000 values into the SQL text one regex at a time, where a

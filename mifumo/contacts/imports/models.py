@@ -1,9 +1,10 @@
 """Import jobs: a file uploaded once, imported in the background in short chunks.
 
-The file itself is kept in the database (at most 10 MB), so any worker on any host can read
-it; it is dropped when the job ends. Progress, counts and the rejected rows are written in the
-same transaction as each chunk's contacts, so a worker that dies mid-chunk leaves the job
-exactly where the last committed chunk left it, and the next task resumes from there.
+The file is kept in the database on PostgreSQL (at most 10 MB), so any worker on any host can
+read it, and beside the database on SQLite (see files.py); it is dropped when the job ends.
+Progress, counts and the rejected rows are written in the same transaction as each chunk's
+contacts, so a worker that dies mid-chunk leaves the job exactly where the last committed
+chunk left it, and the next task resumes from there.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class ImportJob(models.Model):
     file_name = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=10)  # csv, xlsx, xls, ods, vcf, json
     file_size = models.PositiveIntegerField(default=0)
-    file_data = models.BinaryField(editable=False)  # emptied when the job ends
+    # PostgreSQL only (SQLite: a file, see files.py); emptied when the job ends.
+    file_data = models.BinaryField(editable=False)
     sheet = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)  # encoding, delimiter, sheets
     header_row = models.PositiveIntegerField(default=1)  # 0: the file has no header row

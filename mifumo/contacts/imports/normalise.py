@@ -134,7 +134,7 @@ def phone_text(value: Any) -> str:
     text = cell_text(value)
     if ":::" in text:  # Google Contacts puts several numbers of one label in one cell
         text = text.split(":::", 1)[0].strip()
-    scientific = _SCIENTIFIC.match(text)
+    scientific = _SCIENTIFIC.match(text) if "e" in text or "E" in text else None
     if scientific:
         lead, decimals, exponent = (
             scientific.group(1),
@@ -149,7 +149,7 @@ def phone_text(value: Any) -> str:
         if len(decimals) > int(exponent):
             raise InvalidPhone(f"Invalid phone number format: {text!r} is not a phone number")
         return lead + decimals
-    whole = _WHOLE_WITH_ZEROS.match(text)
+    whole = _WHOLE_WITH_ZEROS.match(text) if "." in text else None
     return whole.group(1) if whole else text
 
 
@@ -167,8 +167,11 @@ class PhoneReader:
     _DESCS = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip",
               "personal_number", "pager", "uan", "voicemail")  # fmt: skip
 
+    _KNOWN_LIMIT = 20_000  # texts remembered at a time: about 3 MB
+
     def __init__(self, region: str) -> None:
         self.region = region
+        self._known: dict[str, str] = {}
         self.code = str(phonenumbers.country_code_for_region(region) or "")
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
         self.fast = bool(
@@ -184,6 +187,7 @@ class PhoneReader:
             self.kinds = [
                 p for name in self._DESCS if (p := self._pattern(getattr(metadata, name)))
             ]
+            self._by_length: dict[int, tuple] = {}
 
     @staticmethod
     def _pattern(desc):
@@ -191,17 +195,32 @@ class PhoneReader:
             return None
         return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
 
-    @staticmethod
-    def _matches(national: str, pattern) -> bool:
-        lengths, regex = pattern
-        return (not lengths or len(national) in lengths) and regex.fullmatch(national) is not None
-
     def _valid(self, national: str) -> bool:
         if not national or national[0] == "0" or not self.general:
             return False
-        if not self._matches(national, self.general):
-            return False
-        return any(self._matches(national, kind) for kind in self.kinds)
+        patterns = self._by_length.get(len(national))
+        if patterns is None:
+            patterns = self._by_length[len(national)] = self._for_length(len(national))
+        general, kinds = patterns
+        return (
+            general is not None
+            and kinds is not None
+            and general.fullmatch(national) is not None
+            and kinds.fullmatch(national) is not None
+        )
+
+    def _for_length(self, length: int):
+        """(the general pattern, one pattern for all the kinds) for numbers of this length, as
+        is_valid_number() checks them: a possible length, the general pattern, then any kind
+        whose lengths allow it. Compiled once per length; None where nothing applies."""
+        lengths, general = self.general
+        if lengths and length not in lengths:
+            return None, None
+        kinds = [regex.pattern for kind_lengths, regex in self.kinds
+                 if not kind_lengths or length in kind_lengths]  # fmt: skip
+        if not kinds:
+            return general, None
+        return general, re.compile("|".join(f"(?:{pattern})" for pattern in kinds))
 
     def _national(self, text: str) -> str | None:
         digits = text.translate(_PHONE_PUNCTUATION)
@@ -223,12 +242,25 @@ class PhoneReader:
         return digits
 
     def __call__(self, raw: Any) -> str:
+        # A file repeats numbers (a parent of three pupils): each text is read once. Only
+        # numbers that are valid are remembered; an invalid one raises again, with its reason.
+        if type(raw) is str:
+            known = self._known.get(raw)
+            if known is not None:
+                return known
         text = phone_text(raw)
+        phone = None
         if self.fast and len(text) <= MAX_INPUT_LENGTH:
             national = self._national(text.removeprefix("'").strip())
             if national is not None and self._valid(national):
-                return f"+{self.code}{national}"
-        return normalize_phone(text, self.region)
+                phone = f"+{self.code}{national}"
+        if phone is None:
+            phone = normalize_phone(text, self.region)
+        if type(raw) is str:
+            if len(self._known) >= self._KNOWN_LIMIT:
+                self._known.clear()  # bounded: memory stays flat whatever the file's length
+            self._known[raw] = phone
+        return phone
 
 
 def parse_bool(text: str, column: str) -> bool:
@@ -460,4 +492,10 @@ def _parse_groups(text: str) -> list[str]:
 
 
 def is_blank(cells: list[Any]) -> bool:
-    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+    # A loop that stops at the first filled cell (usually the first): called for every row.
+    for cell in cells:
+        if cell is None:
+            continue
+        if not isinstance(cell, str) or cell.strip():
+            return False
+    return True

@@ -41,10 +41,12 @@ HEADER_SEARCH_ROWS = 10  # title rows above the header ("Form 2B, 2025") are ski
 MAX_COLUMNS = 500
 
 
-def open_table(data: bytes | BinaryIO, *, sheet: str = "") -> Table:
+def open_table(data: bytes | BinaryIO, *, sheet: str = "", first_row: int = 1) -> Table:
+    """The file's rows; a reader that can skip quickly starts at `first_row`, the others may
+    yield earlier rows too."""
     kind, stream = sniff.open_upload(data)
     if kind == sniff.CSV:
-        table = open_csv(stream)
+        table = open_csv(stream, first_row=first_row)
     elif kind in sniff.SPREADSHEETS:
         table = open_spreadsheet(stream, kind, sheet)
     elif kind == sniff.VCARD:
@@ -179,8 +181,8 @@ def data_rows(
     data: bytes | BinaryIO, *, sheet: str = "", header_row: int, start_row: int = 0
 ) -> Iterator[Row]:
     """The rows after the header (from row number `start_row` on), as the file has them."""
-    with open_table(data, sheet=sheet) as table:
-        first = max(header_row + 1, start_row, 1)
+    first = max(header_row + 1, start_row, 1)
+    with open_table(data, sheet=sheet, first_row=first) as table:
         for number, cells in table.rows:
             if number >= first:
                 yield number, cells

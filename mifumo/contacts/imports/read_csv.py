@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -74,7 +75,8 @@ def _choose_delimiter(sample: str) -> str:
     return best
 
 
-def open_csv(stream: BinaryIO) -> Table:
+def open_csv(stream: BinaryIO, *, first_row: int = 1) -> Table:
+    """The file's rows from row number `first_row` on (a resumed job's place)."""
     encoding = detect_encoding(stream)
     text = io.TextIOWrapper(stream, encoding=encoding, newline="")
     sample = text.read(_SAMPLE_CHARS)
@@ -85,16 +87,30 @@ def open_csv(stream: BinaryIO) -> Table:
         delimiter, skip_sep_line = first_line[4], True
     delimiter = delimiter or _choose_delimiter(sample)
     details = {"encoding": encoding.removesuffix("-sig"), "delimiter": delimiter}
-    return Table(rows=_rows(text, delimiter, skip_sep_line), details=details, close=text.detach)
+    rows = _rows(text, delimiter, skip_sep_line, first_row)
+    return Table(rows=rows, details=details, close=text.detach)
 
 
-def _rows(text: io.TextIOWrapper, delimiter: str, skip_sep_line: bool) -> Iterator[Row]:
-    lines = _TrackedLines(text)
+def _rows(
+    text: io.TextIOWrapper, delimiter: str, skip_sep_line: bool, first_row: int
+) -> Iterator[Row]:
     if skip_sep_line:
-        next(lines, None)
-        lines.current.clear()
-    reader = csv.reader(lines, delimiter=delimiter)
+        next(text, None)
     number = 0
+    try:
+        if first_row > 1:
+            # A resumed job passes over the rows done before at the csv module's own speed
+            # (they were checked then); a reader stops at the end of its row, so the next
+            # one carries on from there.
+            number = sum(
+                1 for _ in itertools.islice(csv.reader(text, delimiter=delimiter), first_row - 1)
+            )
+    except csv.Error as error:
+        raise _structure_error(number + 1, error) from None
+    except UnicodeDecodeError:
+        raise FileRejected("The file is not text in any encoding we know.") from None
+    lines = _TrackedLines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         for cells in reader:
             number += 1

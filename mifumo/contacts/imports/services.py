@@ -8,17 +8,19 @@ preview and corrected the mapping), and `import_job_run` is one task's share of 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.timezone import now
 
+from mifumo.contacts.imports import files
 from mifumo.contacts.imports import mapping as m
 from mifumo.contacts.imports.models import ImportJob, ImportRowError, ImportStatus
 from mifumo.contacts.imports.pipeline import (
@@ -86,7 +88,7 @@ def import_job_create(
     tenant: Tenant,
     user,
     file_name: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     sheet: str = "",
     skip_duplicates: bool = True,
     update_existing: bool = False,
@@ -94,9 +96,12 @@ def import_job_create(
     start: bool = True,
 ) -> ImportJob:
     """Check the file (type, safety, structure, header) and keep it; queue it when `start`.
-    Without `start` the job waits for import_job_start(), after the client's preview."""
+    Without `start` the job waits for import_job_start(), after the client's preview.
+
+    `data` may be an open file (an upload Django spooled to disk): it is read as a stream."""
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
     summary = inspect_file(
-        data,
+        stream,
         region=tenant.default_region,
         sheet=sheet,
         overrides=overrides,
@@ -108,8 +113,7 @@ def import_job_create(
             created_by=user,
             file_name=file_name[:255],
             file_format=summary.file_format,
-            file_size=len(data),
-            file_data=data,
+            file_size=files.size_of(stream),
             sheet=summary.details.get("sheet", ""),
             details=summary.details,
             header_row=summary.header_row,
@@ -119,6 +123,7 @@ def import_job_create(
             update_existing=update_existing,
             total_rows=summary.total_rows,
         )
+        files.keep(job.pk, stream)
         if start:
             _queue(job)
     return job
@@ -213,34 +218,41 @@ def import_job_run(*, job_id, budget_seconds: float | None = None) -> bool:
     importer = Importer(
         job.tenant, job_mapping(job), Policy(job.skip_duplicates, job.update_existing)
     )
-    # The file once in memory (bytes, not a copy of a memoryview): rows stream out of it.
-    data = ImportJob.objects.values_list("file_data", flat=True).get(pk=job_id)
-    data = data if isinstance(data, bytes) else bytes(data)
-    rows = data_rows(data, sheet=job.sheet, header_row=job.header_row, start_row=job.next_row)
+    try:
+        with files.opened(job.pk) as stream:
+            finished = _import_job_chunks(job, importer, stream, started, budget)
+    except _Superseded:
+        return False
+    except FileRejected as error:
+        _finish(job, ImportStatus.FAILED, error=error.message)
+        return False
+    if finished:
+        _finish(job, ImportStatus.COMPLETED)
+        return False
+    with transaction.atomic():
+        # lease_until = now, not None: the sweeper leaves a job alone while its lease is fresh.
+        ImportJob.objects.filter(pk=job.pk).update(lease_until=now())
+        _queue_on_commit(job.pk)
+    return True
+
+
+def _import_job_chunks(
+    job: ImportJob, importer: Importer, stream: BinaryIO, started: float, budget: float
+) -> bool:
+    """Import the file's chunks from the job's place on; False when the time ran out first."""
+    rows = data_rows(stream, sheet=job.sheet, header_row=job.header_row, start_row=job.next_row)
     prepared = importer.prepared_chunks(rows, settings.CONTACTS_IMPORT_CHUNK_ROWS)
     try:
         done_some = False
         for chunk in prepared:
             # Out of time with work left: this chunk is read again by the next task.
             if done_some and time.monotonic() - started > budget:
-                break
+                return False
             _import_job_chunk(job, importer, chunk)
             done_some = True
-        else:
-            _finish(job, ImportStatus.COMPLETED)
-            return False
-    except _Superseded:
-        return False
-    except FileRejected as error:
-        _finish(job, ImportStatus.FAILED, error=error.message)
-        return False
+        return True
     finally:
         prepared.close()
-    with transaction.atomic():
-        # lease_until = now, not None: the sweeper leaves a job alone while its lease is fresh.
-        ImportJob.objects.filter(pk=job.pk).update(lease_until=now())
-        _queue_on_commit(job.pk)
-    return True
 
 
 def _import_job_chunk(job: ImportJob, importer: Importer, chunk: Prepared) -> None:
@@ -287,6 +299,7 @@ def _finish(job: ImportJob, status: str, error: str = "") -> None:
         lease_until=None,
         file_data=b"",  # the file is not needed any more: 10 MB back to the database
     )
+    files.drop(job.pk)
 
 
 def import_jobs_resume_stalled() -> list:
@@ -301,4 +314,5 @@ def import_jobs_resume_stalled() -> list:
     )
     for job_id in stalled:
         _queue_on_commit(job_id)
+    files.remove_orphans()
     return stalled

@@ -33,8 +33,9 @@ ContactTags = Contact.tags.through
 ContactGroups = Contact.groups.through
 Guardians = Contact.guardians.through
 _OPT_OUT_REASON = "Marked as opted out in an import"
-_62_BITS = (1 << 62) - 1
-_VARIANT = 0b10 << 62  # RFC 9562's variant bits
+# RFC 9562's variant: the top two bits of the random half are 10, so its first hex digit is
+# 8, 9, a or b.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 # The random part of new ids only keeps them apart (the timestamp and counter order them):
 # a seeded generator, as os.urandom() costs 10 ms a chunk on some virtual machines.
 _random = random.Random(os.urandom(32))  # noqa: S311 - uniqueness, not secrecy
@@ -116,7 +117,13 @@ def upsert_chunk(*, tenant: Tenant, rows: Sequence[ContactRow], policy: Policy) 
             returning="phone_e164",
         )
     )
-    existing = _existing(tenant, [phone for phone in by_phone if phone not in created])
+    # Only an update reads the contacts that were there: a skip or an error needs no more
+    # than knowing the phone was taken.
+    existing = (
+        _existing(tenant, [phone for phone in by_phone if phone not in created])
+        if policy.update_existing
+        else {}
+    )
     linked: list[tuple[str, list[ContactRow]]] = []
     changed: list[_Target] = []
     for phone, group in by_phone.items():
@@ -269,12 +276,13 @@ def ordered_ids(count: int) -> list[str]:
     contact's id (tags, groups): on SQLite a 50,000-row import spent most of its time there.
     These ids follow each other, so each chunk's rows are appended together."""
     millis = time.time_ns() // 1_000_000
-    random = _random.randbytes(8 * count)
+    # The random half as hex in one call; its first digit carries the variant bits (10xx).
+    random = _random.randbytes(8 * count).hex()
     ids = []
     for index in range(count):
         high = ((millis + (index >> 12)) << 16) | 0x7000 | (index & 0xFFF)
-        low = int.from_bytes(random[8 * index : 8 * index + 8]) & _62_BITS | _VARIANT
-        ids.append(f"{high:016x}{low:016x}")
+        at = 16 * index
+        ids.append(f"{high:016x}{_VARIANT_DIGIT[random[at]]}{random[at + 1 : at + 16]}")
     return ids
 
 
@@ -286,8 +294,9 @@ def _link(tenant: Tenant, values: _Values, contacts: list[tuple[str, list[Contac
         for row in rows:
             for tag in row.tags:
                 tag_names.setdefault(tag.lower(), tag)
-            for name in _row_groups(row):
-                group_kinds.setdefault(name[0].lower(), name)
+            if row.groups or row.role or row.class_name:
+                for name in _row_groups(row):
+                    group_kinds.setdefault(name[0].lower(), name)
             if row.guardian_phone:
                 group_kinds.setdefault(ROLE_GROUPS["parent"].lower(), _system("parent"))
     tags = _named_ids(Tag, tenant, [(name, None) for name in tag_names.values()])

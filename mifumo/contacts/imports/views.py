@@ -33,6 +33,11 @@ from mifumo.tenancy.throttles import ContactsBulkThrottle
 
 
 def _file_bytes(upload) -> bytes:
+    return _checked(upload).read()
+
+
+def _checked(upload):
+    """The upload's file (in memory, or spooled to disk when over 2 MB), within the limit."""
     limit = settings.MAX_UPLOAD_BYTES
     if upload.size > limit:
         raise ApplicationError(
@@ -41,7 +46,7 @@ def _file_bytes(upload) -> bytes:
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             details={"limit_bytes": limit, "received_bytes": upload.size},
         )
-    return upload.read()
+    return upload.file
 
 
 class BulkImportView(APIView):
@@ -102,7 +107,7 @@ class ImportJobListView(TenantScopedMixin, generics.ListAPIView):
             tenant=request.tenant,
             user=request.user,
             file_name=data["file"].name or "",
-            data=_file_bytes(data["file"]),
+            data=_checked(data["file"]),  # read as a stream, not held whole
             sheet=data["sheet"],
             skip_duplicates=data["skip_duplicates"],
             update_existing=data["update_existing"],

@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
-from mifumo.contacts.imports import services
+from mifumo.contacts.imports import files, services
 from mifumo.contacts.imports.models import ImportJob, ImportRowError, ImportStatus
+from mifumo.contacts.imports.sniff import FileRejected
 from mifumo.contacts.models import Contact
 from tests.contacts.imports.builders import xlsx_by_xlsxwriter
 from tests.contacts.imports.conftest import phones_of, run_jobs, upload
@@ -23,6 +24,15 @@ SCHOOL_CSV = (
     b"Juma,0754321098,Form 2B\n"
     b"Bad,12,Form 1A\n"
 )
+
+
+def stored_file(job_id) -> bytes:
+    """What a task would read of the job's file (b"": nothing is kept)."""
+    try:
+        with files.opened(job_id) as stream:
+            return stream.read()
+    except FileRejected:
+        return b""
 
 
 def create_job(client, content: bytes, name: str = "contacts.csv", **fields):
@@ -59,6 +69,7 @@ def test_an_uploaded_file_is_imported_by_the_job(alice_client, tenant_a):
     assert job["started_at"] and job["finished_at"]
     assert phones_of(tenant_a) == {"+255712345678"}
     # The file itself is dropped once the job is done.
+    assert stored_file(job["id"]) == b""
     assert bytes(ImportJob.objects.get(pk=job["id"]).file_data) == b""
 
 
@@ -256,7 +267,7 @@ def test_the_sweeper_queues_jobs_whose_task_was_lost(alice_client, monkeypatch):
 def test_a_job_fails_with_the_reason_when_its_file_cannot_be_read(alice_client):
     job = create_job(alice_client, xlsx_by_xlsxwriter([["Phone"], ["0712345678"]]), "a.xlsx")
     job_id = job.json()["id"]
-    ImportJob.objects.filter(pk=job_id).update(file_data=b"PK\x03\x04 not a zip any more")
+    files.keep(job_id, io.BytesIO(b"PK\x03\x04 not a zip any more"))
     run_jobs()
     job = alice_client.get(f"{JOBS}{job_id}/").json()
     assert job["status"] == "failed"

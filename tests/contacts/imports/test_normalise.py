@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mifumo.contacts.imports import mapping as m
-from mifumo.contacts.imports.normalise import PhoneReader, phone_text
+from mifumo.contacts.imports.normalise import PhoneReader, is_blank, phone_text
 from mifumo.contacts.phones import InvalidPhone, normalize_phone
 
 
@@ -158,3 +158,10 @@ def test_column_overrides_replace_the_guesses_and_unknown_ones_are_named():
     assert m.apply_overrides(mapping, {"Namba": "phone"}).fields == [m.NAME, m.PHONE]
     with pytest.raises(ValueError, match=r"No such columns: \['Simu'\]"):
         m.apply_overrides(mapping, {"Simu": "phone"})
+
+
+def test_a_row_is_blank_only_when_every_cell_is_empty_or_spaces():
+    assert is_blank([]) and is_blank([None, "", "  \t"])
+    assert not is_blank([None, "", "x"])
+    # A number or a boolean is a value, even a zero or false.
+    assert not is_blank(["", 0]) and not is_blank([0.0]) and not is_blank([None, False])
