@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,12 +58,12 @@ def _child_named(serve: psutil.Process, needle: str) -> psutil.Process | None:
     return None
 
 
-@pytest.fixture
-def served(tmp_path):
+@contextmanager
+def _serving(directory: Path) -> Iterator[dict]:
     port = free_port()
-    log_path = tmp_path / "serve.log"
+    log_path = directory / "serve.log"
     started = time.monotonic()
-    process = _start_serve(tmp_path / "data", port, log_path)
+    process = _start_serve(directory / "data", port, log_path)
     base = f"http://127.0.0.1:{port}"
     tree: list[psutil.Process] = []
     try:
@@ -83,7 +85,22 @@ def served(tmp_path):
                 child.kill()
 
 
-def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(served):
+@pytest.fixture
+def served(tmp_path):
+    """A `mifumo serve` of this test's own, for tests that kill or stop it."""
+    with _serving(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_serve(tmp_path_factory):
+    """One `mifumo serve` for the tests that only talk to it (each start costs ~10 s)."""
+    with _serving(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(shared_serve):
+    served = shared_serve
     assert served["ready_after"] < 15
     base = served["base"]
     registered = httpx.post(
@@ -112,8 +129,9 @@ def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(served):
 
 
 def test_with_no_vendor_configured_sms_go_through_the_simulator_and_come_back_delivered(
-    served, tmp_path
+    shared_serve,
 ):
+    served = shared_serve
     base = served["base"]
     registered = httpx.post(
         f"{base}/api/auth/register/",
@@ -132,39 +150,22 @@ def test_with_no_vendor_configured_sms_go_through_the_simulator_and_come_back_de
     )
     assert simulator, served["log"].read_text()
 
-    # Until the bulk-send API exists, queue a campaign the way it will: through the service,
-    # in a process that shares the installation's data directory.
-    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARIABLES}
-    env["MIFUMO_DATA_DIR"] = str(tmp_path / "data")
-    script = (
-        "from mifumo.tenancy.models import Tenant\n"
-        "from mifumo.delivery.services import campaign_accept, Recipient\n"
-        "tenant = Tenant.objects.get(name='Shule ya Simulator')\n"
-        "campaign_accept(tenant=tenant, recipients=[Recipient(to=f'+2557120000{i:02d}', "
-        "body='Habari mzazi') for i in range(5)])\n"
+    headers = {"Authorization": f"Bearer {registered.json()['access']}"}
+    sent = httpx.post(
+        f"{base}/api/messaging/sms/bulk-send/",
+        json={
+            "contacts": [{"phone": f"+2557120000{i:02d}"} for i in range(5)],
+            "message": "Habari mzazi",
+        },
+        headers=headers,
+        timeout=30,
     )
-    subprocess.run(
-        [sys.executable, "-m", "mifumo.cli", "manage", "shell", "-c", script],
-        env=env,
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
+    assert sent.status_code == 200, sent.text
+    campaign_url = f"{base}/api/messaging/campaigns/{sent.json()['campaign_id']}/"
 
     def delivered() -> int:
-        check = (
-            "from mifumo.delivery.models import Message\n"
-            "print(Message.objects.filter(status='delivered').count())\n"
-        )
-        result = subprocess.run(
-            [sys.executable, "-m", "mifumo.cli", "manage", "shell", "-c", check],
-            env=env,
-            check=True,
-            timeout=60,
-            capture_output=True,
-            text=True,
-        )
-        return int(result.stdout.strip().splitlines()[-1])
+        counters = httpx.get(campaign_url, headers=headers, timeout=10).json()["counters"]
+        return counters.get("delivered", 0)
 
     wait_until(lambda: delivered() == 5, 60, "the simulator's delivery reports never arrived")
     received = httpx.get(f"{simulator.group(1)}/_simulator/stats", timeout=5).json()
