@@ -23,6 +23,17 @@ def _fresh_throttles():
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_prices():
+    """Every test reads SMS prices from its own database: the per-process price cache
+    (mifumo/messaging/pricing.py) would otherwise carry one test's prices into the next."""
+    from mifumo.messaging.pricing import forget_prices
+
+    forget_prices()
+    yield
+    forget_prices()
+
+
 @pytest.fixture
 def unreachable_redis(settings, tmp_path):
     """Point the shared-counter Redis at a socket nobody listens on."""
