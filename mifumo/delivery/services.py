@@ -236,6 +236,25 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
     return rows, total_segments
 
 
+# Columns every new message gets the same value in, in the order both writers give them.
+_FIXED_COLUMNS = (
+    "status", "provider", "provider_message_id", "attempts", "next_attempt_at", "error_code",
+    "error_message", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _row_fields() -> list:
+    return [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
+
+
+def _fixed_fields() -> list:
+    return [Message._meta.get_field(name) for name in _FIXED_COLUMNS]
+
+
+def _column_list(fields: list) -> str:
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
 # Text in COPY's text format: backslash, tab, newline and carriage return escaped.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -245,12 +264,7 @@ def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> se
     bytes, with no per-value adaptation (arrays of 10,000 rows' values cost ~0.5 s to
     adapt). The campaign's own columns are formatted once, not once per row."""
     stamp = now()
-    columns = [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
-    names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
-    fixed = (
-        "status, provider, provider_message_id, attempts, next_attempt_at, error_code, "
-        "error_message, created_at, updated_at"
-    )
+    names = _column_list(_row_fields())
     fixed_text = "\t".join(
         [
             MessageStatus.QUEUED,
@@ -276,7 +290,9 @@ def _copy_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> se
     connection.ensure_connection()
     with (
         psycopg.Cursor(connection.connection) as cursor,
-        cursor.copy(f"COPY {Message._meta.db_table} ({names}, {fixed}) FROM STDIN") as copy,
+        cursor.copy(
+            f"COPY {Message._meta.db_table} ({names}, {_column_list(_fixed_fields())}) FROM STDIN"
+        ) as copy,
     ):
         copy.write("".join(lines))
     return {row[0] for row in rows}
@@ -292,12 +308,8 @@ def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> 
     (unnest), on SQLite through executemany, which loops in C."""
     stamp = now()
     table = Message._meta.db_table
-    columns = [Message._meta.get_field(name.removesuffix("_id")) for name in _MESSAGE_COLUMNS]
-    names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
-    fixed = (
-        "status, provider, provider_message_id, attempts, next_attempt_at, error_code, "
-        "error_message, created_at, updated_at"
-    )
+    columns = _row_fields()
+    names, fixed = _column_list(columns), _column_list(_fixed_fields())
     fixed_values = [MessageStatus.QUEUED, "", "", 0, next_attempt_at or stamp, "", "", stamp, stamp]
     if connection.vendor == "postgresql":
         casts = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in columns)
@@ -319,7 +331,7 @@ def _insert_messages(rows: list[tuple], *, next_attempt_at: datetime | None) -> 
     prepared_fixed = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(
-            [Message._meta.get_field(name.strip()) for name in fixed.split(",")],
+            _fixed_fields(),
             fixed_values,
             strict=True,
         )
