@@ -125,6 +125,7 @@ class _Plan:
         if not metadata.same_mobile_and_fixed_line_pattern:
             kinds.insert(0, metadata.mobile)  # the likeliest kind first
         self.kinds = [desc for desc in map(_desc, kinds) if desc is not None]
+        self.valid = _validity_pattern(self.general, self.kinds)
         self.lengths = list(general.possible_length)
         self.local_lengths = list(general.possible_length_local_only)
         self.national_prefix = _compile(metadata.national_prefix_for_parsing)
@@ -139,7 +140,7 @@ class _Plan:
 
     def is_valid(self, nsn: str) -> bool:
         # _number_type_helper(nsn, metadata) != UNKNOWN, each desc by _is_number_matching_desc().
-        return _matches(nsn, self.general) and any(_matches(nsn, kind) for kind in self.kinds)
+        return self.valid is not None and self.valid.fullmatch(nsn) is not None
 
     def length_result(self, number: str) -> int:
         # _test_number_length(number, metadata) for PhoneNumberType.UNKNOWN.
@@ -216,11 +217,27 @@ def _desc(desc) -> _Desc | None:
     return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
 
 
-def _matches(number: str, desc: _Desc | None) -> bool:
-    if desc is None:
-        return False
+def _validity_pattern(general: _Desc | None, kinds: list[_Desc]) -> re.Pattern | None:
+    """One regex that matches a national number (ASCII digits) when it matches the general
+    desc and at least one of the kinds, each by _is_number_matching_desc(): a bulk send checks
+    10,000 numbers, and one regex call in C costs a third of the Python and regex calls it
+    replaces."""
+    if general is None or not kinds:
+        return None
+    either = "|".join(_whole_number(kind) for kind in kinds)
+    # Lookaheads test from the first digit without consuming; \d* then takes the number.
+    return re.compile(_whole_number(general) + "(?:" + either + ")" + r"\d*")
+
+
+def _whole_number(desc: _Desc) -> str:
+    """A lookahead for _is_number_matching_desc(): the length is one of the desc's (when it
+    names any; -1 alone means none) and the pattern matches the whole number."""
     lengths, pattern = desc
-    return (not lengths or len(number) in lengths) and pattern.fullmatch(number) is not None
+    length = ""
+    if lengths:
+        sizes = [r"\d{%d}" % n for n in sorted(lengths) if n >= 0]
+        length = "(?=(?:" + "|".join(sizes) + r")\Z)" if sizes else "(?!)"
+    return length + "(?=(?:" + pattern.pattern + r")\Z)"
 
 
 @functools.cache

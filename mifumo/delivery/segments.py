@@ -12,7 +12,8 @@ double or triple the bill, so the estimate names it and its position.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -33,13 +34,14 @@ class ForcingCharacter:
     name: str
 
 
-@dataclass(frozen=True)
-class SegmentCount:
+class SegmentCount(NamedTuple):
+    # A named tuple, not a dataclass: a send builds one per recipient, and a frozen
+    # dataclass took longer to build than the regex took to count.
     encoding: str  # "gsm7" or "ucs2"
     characters: int
     units: int  # septets (gsm7) or UTF-16 code units (ucs2)
     segments: int
-    ucs2_characters: list[ForcingCharacter] = field(default_factory=list)
+    ucs2_characters: tuple[ForcingCharacter, ...] = ()
 
 
 def _pack(unit_sizes: list[int], single: int, multi: int) -> int:
@@ -93,5 +95,5 @@ def _count_segments_by_character(text: str) -> SegmentCount:
         return SegmentCount("gsm7", len(text), sum(sizes), _pack(sizes, GSM7_SINGLE, GSM7_MULTI))
     sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
     return SegmentCount(
-        "ucs2", len(text), sum(sizes), _pack(sizes, UCS2_SINGLE, UCS2_MULTI), forcing
+        "ucs2", len(text), sum(sizes), _pack(sizes, UCS2_SINGLE, UCS2_MULTI), tuple(forcing)
     )

@@ -145,10 +145,14 @@ def campaign_add_recipients(
         inserted = _copy_messages(rows, next_attempt_at=next_attempt_at)
     else:
         inserted = _insert_messages(rows, next_attempt_at=next_attempt_at)
-    Campaign.objects.filter(pk=campaign.pk).update(
+    counted = Campaign.objects.filter(pk=campaign.pk).update(
         total_messages=F("total_messages") + len(inserted),
         total_segments=F("total_segments") + total_segments,
     )
+    if not counted:
+        # Messages carry no database constraint on their campaign (see Message.campaign):
+        # a campaign deleted meanwhile (only ever with its tenant) takes this send with it.
+        raise ApplicationError("Campaign not found.", error_code="not_found", status_code=404)
     if campaign.status in CAMPAIGN_FINISHED:  # completed or failed: cancelled refused above
         Campaign.objects.filter(pk=campaign.pk).update(
             status=CampaignStatus.QUEUED, completed_at=None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from mifumo.contacts.models import Contact
 from mifumo.contacts.phones import InvalidPhone, normalize_phone
 from mifumo.delivery import services as delivery
 from mifumo.delivery.models import Campaign, Channel
-from mifumo.delivery.segments import count_segments
+from mifumo.delivery.segments import SegmentCount, count_segments
 from mifumo.messaging import pricing
 from mifumo.messaging.models import Template
 from mifumo.messaging.services import billing
@@ -43,7 +43,7 @@ LOOKUP_BATCH = 2000
 _RECIPIENT_KEYS = {"phone", "name"}
 
 
-@dataclass
+@dataclass(slots=True)  # one per recipient: slots make them cheaper to build
 class RecipientInput:
     """One recipient as the caller gave it: a bulk-send contact object or an upload row."""
 
@@ -51,10 +51,10 @@ class RecipientInput:
     phone: object
     name: str = ""
     message: str = ""  # an upload row's own text (column C)
-    variables: Mapping[str, object] = field(default_factory=dict)
+    variables: Mapping[str, object] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RecipientResult:
     phone: str
     success: bool
@@ -189,7 +189,7 @@ def sms_send(
     message_cost = pricing.price_by_number()
     refused_region: dict[str, str] = {}  # calling-code prefix -> region refused, or ""
     planned: list[tuple[int, delivery.Recipient]] = []
-    total_cost = Decimal("0")
+    plain_counts: dict[str, SegmentCount] = {}  # texts without variables, counted once
     for index, e164, recipient in valid:
         contact = stored.get(e164)
         result = results[index]
@@ -231,9 +231,11 @@ def sms_send(
         if not body.strip():
             result.error = f"{recipient_prefix(recipient)}The message is empty"
             continue
-        count = count_segments(body)
+        if compiled.variables:
+            count = count_segments(body)
+        else:
+            count = plain_counts.get(body) or plain_counts.setdefault(body, count_segments(body))
         cost = message_cost(e164, count.segments)
-        total_cost += cost
         planned.append(
             (
                 index,
