@@ -77,7 +77,8 @@ class SenderId(models.Model):
     class Meta:
         verbose_name = "sender id"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "value"], name="sender_id_value"),
+            # Vendors register sender ids without regard to case: "Shule" and "SHULE" are one.
+            models.UniqueConstraint("tenant", Lower("value"), name="sender_id_value_any_case"),
         ]
 
     def __str__(self) -> str:

@@ -176,9 +176,13 @@ def test_it_accepts_alphanumeric_up_to_11_and_numeric_up_to_15(alice_client, val
     assert alice_client.post("/api/messaging/sender-ids/", {"value": value}).status_code == 201
 
 
-def test_the_same_sender_id_twice_is_a_409(alice_client):
+@pytest.mark.parametrize("again", ["SHULE", "Shule", " shule "])
+def test_the_same_sender_id_twice_in_any_case_is_a_409(alice_client, tenant_a, again):
     alice_client.post("/api/messaging/sender-ids/", {"value": "SHULE"})
-    assert_error(alice_client.post("/api/messaging/sender-ids/", {"value": "SHULE"}), 409)
+    assert_error(alice_client.post("/api/messaging/sender-ids/", {"value": again}), 409)
+    assert list(SenderId.objects.filter(tenant=tenant_a).values_list("value", flat=True)) == [
+        "SHULE"
+    ]
 
 
 def test_a_member_cannot_request_or_withdraw_a_sender_id(bob_client, tenant_a):
