@@ -11,11 +11,11 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from mifumo.delivery.models import ProviderAccount
+from mifumo.delivery.provider_accounts import provider_account_save
 from mifumo.messaging.models import CreditEntry, SenderId, SenderIdStatus
 from mifumo.messaging.services.billing import credit_top_up
 from mifumo.tenancy.errors import ApplicationError
 from mifumo.tenancy.models import ApiKey, Membership, Role, User
-from mifumo.web.provider_accounts import provider_account_save
 from tests.factories import create_user
 
 API_KEY = "ark-live-7f3a9c2e5b1d0a1a2b"

@@ -8,10 +8,11 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
+from mifumo.delivery import provider_accounts as services
 from mifumo.delivery.models import ProviderAccount
 from mifumo.tenancy.errors import ApplicationError
 from mifumo.tenancy.scoping import for_tenant, get_for_tenant_or_404
-from mifumo.web import provider_accounts as services
+from mifumo.web import provider_accounts as shown
 from mifumo.web.access import tenant_page
 from mifumo.web.views.settings.common import show_error, show_once
 from mifumo.web.views.settings.forms import PROVIDER_LABELS, ProviderAccountForm
@@ -26,10 +27,10 @@ def accounts(request):
         {
             "account": row,
             "provider_label": PROVIDER_LABELS.get(row.provider, row.provider),
-            "base_url": services.url_without_password(row.base_url),
-            "api_key": services.mask(row.api_key),
-            "secret_key": services.mask(row.secret_key),
-            "report_url": services.delivery_report_url(row),
+            "base_url": shown.url_without_password(row.base_url),
+            "api_key": shown.mask(row.api_key),
+            "secret_key": shown.mask(row.secret_key),
+            "report_url": shown.delivery_report_url(row),
         }
         for row in rows.order_by("name")
     ]
@@ -59,7 +60,7 @@ def account_edit(request, pk=None):
             show_error(form, error)
         else:
             messages.success(request, f"{saved.name} saved.")
-            url = services.delivery_report_url(saved, masked=False)
+            url = shown.delivery_report_url(saved, masked=False)
             if secret_changed and url:
                 show_once(request, NEW_REPORT_URL, {"name": saved.name, "url": url})
             return redirect("web:settings-providers")
