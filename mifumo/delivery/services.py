@@ -212,6 +212,7 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
     rows = []
     total_segments = 0
     sms = campaign.channel == Channel.SMS
+    tenant_id, campaign_id, subject = campaign.tenant_id, campaign.pk, campaign.subject
     recipients = list(recipients)
     ids = uuid7_batch(len(recipients))
     for message_id, recipient in zip(ids, recipients, strict=True):
@@ -226,11 +227,11 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
         rows.append(
             (
                 message_id,
-                campaign.tenant_id,
-                campaign.pk,
+                tenant_id,
+                campaign_id,
                 recipient.contact_id,
                 recipient.to,
-                recipient.subject or campaign.subject,
+                recipient.subject or subject,
                 recipient.body,
                 segments,
                 encoding,
