@@ -202,8 +202,8 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["campaign", "to"], name="message_once_per_recipient"),
         ]
         indexes = [
-            # Dispatch: a campaign's queued messages that are due, oldest first; also the
-            # per-status counts of a campaign.
+            # Dispatch: a campaign's queued messages that are due, oldest first; the sweeper's
+            # campaigns with messages due; the per-status counts of a campaign.
             models.Index(fields=["campaign", "status", "next_attempt_at"], name="message_claim"),
             # Delivery reports find their message by the vendor's id. Partial: a message
             # enters it only once the vendor has given it an id, not when it is queued.
@@ -219,17 +219,12 @@ class Message(models.Model):
                 condition=models.Q(contact__isnull=False),
                 name="message_contact",
             ),
-            # The sweeper: leases that ran out. Partial, like message_due: a message is in it
+            # The sweeper: leases that ran out. Partial: a message is in it
             # only while it is being sent.
             models.Index(
                 fields=["lease_expires_at"],
                 condition=models.Q(status="sending"),
                 name="message_lease",
-            ),
-            # The sweeper: campaigns with messages due (retries whose time has come, lost
-            # dispatch tasks), across all campaigns.
-            models.Index(
-                fields=["next_attempt_at"], condition=models.Q(status="queued"), name="message_due"
             ),
             # The messages list of a tenant, newest first.
             models.Index(fields=["tenant", "-created_at"], name="message_list"),
