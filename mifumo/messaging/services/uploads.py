@@ -70,7 +70,8 @@ def _read_rows(data: BinaryIO, region: str) -> tuple[list[str], list[tuple[int, 
     limit = settings.SMS_UPLOAD_MAX_ROWS
     with table:
         for number, cells in table.rows:
-            texts = [_cell_text(cell) for cell in cells]
+            # Text cells inline: 50,000 rows of 5 cells spent a third of their reading in calls.
+            texts = [cell.strip() if type(cell) is str else _cell_text(cell) for cell in cells]
             if not any(texts):
                 continue
             if header is None and not rows:
