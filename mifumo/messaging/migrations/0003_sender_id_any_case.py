@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('messaging', '0002_template_name_any_case'),
-        ('tenancy', '0003_audit_record'),
+        ('tenancy', '0002_tenant_allowed_countries'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
