@@ -142,6 +142,7 @@ def child(case: str, path: str) -> None:
     services._queue_on_commit = lambda job_id: None
     tenant = Tenant.objects.create(name="Bench: Shule ya Upendo", default_region="TZ")
     before_mb = _rss_mb()
+    server = _server_cpu()
     wall, cpu = time.perf_counter(), time.process_time()
     if case == "naive50k":
         outcome = naive_import(tenant, Path(path).read_bytes())
@@ -168,6 +169,7 @@ def child(case: str, path: str) -> None:
             "tasks": tasks,
         }
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    outcome["server_cpu"] = _server_cpu() - server
     outcome["contacts"] = Contact.objects.filter(tenant=tenant).count()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -176,6 +178,21 @@ def child(case: str, path: str) -> None:
             | outcome
         )
     )
+
+
+def _server_cpu() -> float:
+    """CPU seconds of this process's PostgreSQL backend (the server runs on this machine);
+    0 on SQLite, whose work is the process's own. One connection throughout: Django's."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
@@ -254,8 +271,10 @@ def database_env(database: str, workdir: Path) -> dict[str, str]:
     return env
 
 
-def prepare(database: str, base: Path) -> Path:
-    """Migrate once: a template SQLite file, or the PostgreSQL bench database."""
+def prepare(database: str, base: Path, back_to: str | None = None) -> Path:
+    """Migrate once: a template SQLite file, or the PostgreSQL bench database; then, with
+    `back_to` ("app:migration"), unapply that app's later migrations (to time an import
+    without a migration that is in the tree)."""
     template = base / f"template-{database}"
     template.mkdir(parents=True, exist_ok=True)
     if database == "postgres":
@@ -270,6 +289,14 @@ def prepare(database: str, base: Path) -> Path:
         check=True,
         cwd=ROOT,
     )
+    if back_to:
+        app, name = back_to.split(":")
+        subprocess.run(
+            [sys.executable, "-m", "mifumo.cli", "manage", "migrate", app, name, "-v0"],
+            env=database_env(database, template),
+            check=True,
+            cwd=ROOT,
+        )
     return template
 
 
@@ -317,6 +344,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-runs", type=int, help="runs of naive50k (default: --runs)")
     parser.add_argument("--pg-database", default=PG_DATABASE, help="dropped and created here")
+    parser.add_argument(
+        "--migrate-back",
+        metavar="APP:MIGRATION",
+        help="unapply APP's migrations after MIGRATION first, e.g. contacts:0004_contact_counts",
+    )
     parser.add_argument("--child", nargs=2, metavar=("CASE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     PG_DATABASE = args.pg_database
@@ -340,7 +372,7 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         results: dict[tuple[str, str], list[dict]] = {}
         for database in args.databases:
-            template = prepare(database, base)
+            template = prepare(database, base, args.migrate_back)
             for case in args.cases:
                 count = args.naive_runs if case == "naive50k" and args.naive_runs else args.runs
                 runs = [run_once(case, database, files[case], template, base) for _ in range(count)]
@@ -360,7 +392,9 @@ def report(case: str, database: str, runs: list[dict]) -> None:
     first = runs[0]
     print(
         f"{case:9} {database:8} median {median(runs, 'seconds'):6.2f} s (runs {', '.join(seconds)};"
-        f" cpu {median(runs, 'cpu'):.2f} s)  peak {median(runs, 'peak_mb'):5.0f} MB"
+        f" cpu {median(runs, 'cpu'):.2f} s"
+        + (f", server cpu {median(runs, 'server_cpu'):.2f} s" if database == "postgres" else "")
+        + f")  peak {median(runs, 'peak_mb'):5.0f} MB"
         f" (own {median(runs, 'own_mb'):4.0f} MB"
         + (
             f"; create {median(runs, 'create_peak_mb'):.0f}, run {median(runs, 'run_peak_mb'):.0f}"

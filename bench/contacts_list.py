@@ -172,6 +172,7 @@ CONTACT_TABLES = (
     "contacts_contact_tags",
     "contacts_contact_groups",
     "contacts_contact_guardians",
+    "contacts_contactword",  # the name search's words (migration 0005), written by triggers
 )
 CONTACT_COLUMNS = (
     "id, tenant_id, name, phone_e164, email, attributes, is_active, opted_out_at, "

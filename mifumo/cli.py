@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mifumo.observability import multiproc
+
 PYTHON = sys.executable
 
 
@@ -335,6 +337,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     # Before Django reads the settings: the simulator's account is configured by env.
     simulator_port = _simulate_sms(directory, _base_url(args.host, args.port))
+    # Web, worker and scheduler share one metrics directory, emptied now: they all start anew.
+    multiproc.prepare(directory, clear_all=True)
     _setup_django()
     from django.core.management import call_command
 
@@ -448,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
         return announce(args.base_url, args.simulator)
     if args.command == "simulator":
         return simulator(args)
+    if args.command in {"web", "worker"}:
+        from mifumo.embedded import data_dir
+
+        # Before prometheus_client is imported anywhere: it reads the variable once.
+        multiproc.prepare(data_dir(), clear_all=False)
     _scale_out_defaults()
     if args.command == "web":
         return _exec(web_command(args.host, args.port, args.workers, args.threads))

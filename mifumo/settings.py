@@ -24,6 +24,7 @@ from mifumo.env import (
     env_str,
     parse_email_url,
 )
+from mifumo.observability.logs import logging_config
 
 MODE = env_str("MIFUMO_MODE", "embedded")
 if MODE not in {"embedded", "scale-out"}:
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: even a refused body gets a request id, and every answer is counted.
+    "mifumo.observability.middleware.RequestIdMiddleware",
     "mifumo.tenancy.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -356,16 +359,18 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        # httpx logs every request URL at INFO: noise, and callback URLs carry secrets.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+# "text" (readable, the default) or "json" (one object a line, for a log collector). Every line
+# carries the request id, also in the worker lines of the tasks a request queued.
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ConfigurationError(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# --- Metrics: /metrics in Prometheus' text format ----------------------------------------------
+# With a token, scrapers send `Authorization: Bearer <token>` and nothing else gets in; without
+# one, only local addresses (127.0.0.1, ::1) unless MIFUMO_METRICS_LOCAL_ONLY=false.
+METRICS_TOKEN = env_str("MIFUMO_METRICS_TOKEN", "")
+METRICS_LOCAL_ONLY = env_bool("MIFUMO_METRICS_LOCAL_ONLY", True)
+# prometheus-client's multiprocess directory; `mifumo serve`, `web` and `worker` set it to
+# MIFUMO_DATA_DIR/metrics when unset. Empty: this process's own metrics only.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")

@@ -68,6 +68,14 @@ class BulkMessageSerializer(RejectUnknownFieldsMixin, serializers.ModelSerialize
         user = bulk.created_by
         return (user.name or user.email) if user is not None else ""
 
+    def validate_subject(self, value):
+        # A line break in a subject would start a new mail header (a Bcc: of the attacker's
+        # choosing); the mail adapter refuses such a message anyway, but only after it was
+        # accepted. Say so now.
+        if value and ("\r" in value or "\n" in value):
+            raise serializers.ValidationError("A subject is one line: remove the line breaks.")
+        return value
+
     def validate_scheduled_time(self, value):
         if value is not None and (now() - value).total_seconds() > SCHEDULE_GRACE_SECONDS:
             raise serializers.ValidationError(

@@ -34,8 +34,9 @@ from mifumo.delivery.models import (
 from mifumo.delivery.segments import count_segments
 from mifumo.messaging import pricing
 from mifumo.messaging.services import billing
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant, User
+from mifumo.tenancy.models import AuditAction, Tenant, User
 
 ORIGIN = "communications"
 # What PATCH may change while the message has not been dispatched.
@@ -167,7 +168,6 @@ def _take_audience(bulk: BulkMessage, campaign: Campaign, audience: Audience) ->
     bulk.counts_at = campaign.counters_at
 
 
-@transaction.atomic
 def bulk_message_create(
     *,
     tenant: Tenant,
@@ -187,14 +187,19 @@ def bulk_message_create(
         "custom_recipients": custom_recipients or "",
         "scheduled_time": scheduled_time,
     }
-    _check_content(fields)
-    audience = _audience(tenant, fields)
-    campaign = _campaign_open(
-        tenant=tenant, created_by=created_by, fields=fields, audience=audience
-    )
-    bulk = BulkMessage(tenant=tenant, created_by=created_by, **fields)
-    _take_audience(bulk, campaign, audience)
-    bulk.save()
+    with audit.operation(
+        tenant=tenant, action=AuditAction.BULK_MESSAGE_CREATE, user=created_by
+    ) as op:
+        _check_content(fields)
+        audience = _audience(tenant, fields)
+        campaign = _campaign_open(
+            tenant=tenant, created_by=created_by, fields=fields, audience=audience
+        )
+        bulk = BulkMessage(tenant=tenant, created_by=created_by, **fields)
+        _take_audience(bulk, campaign, audience)
+        bulk.save()
+        op.add_ids([bulk.pk, campaign.pk])
+        op.counts = {"recipients": bulk.total_recipients, "skipped": bulk.skipped_count}
     return bulk
 
 
@@ -228,7 +233,14 @@ def bulk_message_update(*, bulk: BulkMessage, **changes) -> BulkMessage:
         if content:
             raise _invalid("status", "Change the status alone, without other fields.")
         if status == BulkMessageStatus.FAILED:
-            return _cancel(bulk, campaign)
+            bulk = _cancel(bulk, campaign)
+            audit.record(
+                tenant=bulk.tenant,
+                action=AuditAction.BULK_MESSAGE_CANCEL,
+                object_ids=[bulk.pk],
+                counts={"recipients": bulk.total_recipients, "sent": bulk.sent_count},
+            )
+            return bulk
         raise _invalid("status", _why_not(bulk.status, status))
     if not content:
         return bulk
@@ -285,22 +297,30 @@ def _cancel(bulk: BulkMessage, campaign: Campaign) -> BulkMessage:
     return bulk
 
 
-@transaction.atomic
 def bulk_message_cancel(*, bulk: BulkMessage) -> BulkMessage:
-    bulk, campaign = _locked(bulk)
-    if bulk.status == BulkMessageStatus.FAILED:
-        return bulk
-    return _cancel(bulk, campaign)
+    with audit.operation(
+        tenant=bulk.tenant, action=AuditAction.BULK_MESSAGE_CANCEL, object_ids=[bulk.pk]
+    ) as op:
+        bulk, campaign = _locked(bulk)
+        if bulk.status != BulkMessageStatus.FAILED:
+            bulk = _cancel(bulk, campaign)
+        op.counts = {"recipients": bulk.total_recipients, "sent": bulk.sent_count}
+    return bulk
 
 
-@transaction.atomic
 def bulk_message_delete(*, bulk: BulkMessage) -> None:
     """Cancel whatever has not been sent, then forget the message. The campaign stays (with
     its messages: what was sent, and what was cancelled) under /api/messaging/campaigns/."""
-    bulk, campaign = _locked(bulk)
-    if campaign.status not in CAMPAIGN_FINISHED:
-        delivery.campaign_cancel(campaign=campaign)
-    bulk.delete()
+    with audit.operation(
+        tenant=bulk.tenant, action=AuditAction.BULK_MESSAGE_DELETE, object_ids=[bulk.pk]
+    ) as op:
+        bulk, campaign = _locked(bulk)
+        op.add_ids([campaign.pk])
+        cancelled = 0
+        if campaign.status not in CAMPAIGN_FINISHED:
+            cancelled = delivery.campaign_cancel(campaign=campaign)
+        op.counts = {"recipients": bulk.total_recipients, "cancelled": cancelled}
+        bulk.delete()
 
 
 # --- following the campaign ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from mifumo.communications.serializers import (
     RecipientGroupPageSerializer,
     RecipientGroupSerializer,
 )
+from mifumo.tenancy.models import AuditAction
 from mifumo.tenancy.pagination import PageNumberPagination
 from mifumo.tenancy.permissions import IsTenantAdmin
 from mifumo.tenancy.scoping import TenantScopedMixin
@@ -31,6 +32,10 @@ class PagedOnRequest(PageNumberPagination):
             return None
         return super().paginate_queryset(queryset, request, view)
 
+    def get_paginated_response_schema(self, schema):
+        # The schema says both shapes, so clients (and schemathesis) accept the plain array.
+        return {"oneOf": [schema, super().get_paginated_response_schema(schema)]}
+
 
 class BulkMessageViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     permission_classes = [IsTenantAdmin]
@@ -40,6 +45,10 @@ class BulkMessageViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend, filters.SearchFilter]
     filterset_class = BulkMessageFilter
     search_fields = ["subject", "message_body"]
+    audit_action = {
+        "create": AuditAction.BULK_MESSAGE_CREATE,
+        "destroy": AuditAction.BULK_MESSAGE_DELETE,
+    }
 
     def get_serializer_class(self):
         return BulkMessageListSerializer if self.action == "list" else BulkMessageSerializer

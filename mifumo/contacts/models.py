@@ -99,6 +99,34 @@ class Contact(models.Model):
         return self.opted_out_at is not None
 
 
+class ContactWord(models.Model):
+    """One word of a contact's name, lower case, for ?search= by the beginnings of words
+    ("ju mu" finds Juma Mushi). PostgreSQL only: the table, its triggers on contacts_contact
+    and its one index are made by migration 0005 (hence unmanaged); nothing in Python writes
+    it. SQLite (embedded) matches the names themselves (filters.name_search).
+
+    `words` is the whole name as words (" juma mushi "), so a search of several words reads
+    the rows of one word and checks the others in the same index entry, without the contact.
+    """
+
+    pk = models.CompositePrimaryKey("tenant", "word", "contact")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    word = models.TextField()
+    contact = models.ForeignKey(
+        Contact, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    created_at = models.DateTimeField()  # the contact's, for the list's order
+    words = models.TextField()
+
+    class Meta:
+        managed = False
+
+    def __str__(self) -> str:
+        return self.word
+
+
 class ContactCount(models.Model):
     """A tenant's number of contacts on PostgreSQL, as rows of +n and -n written by triggers on
     contacts_contact (migration 0004) and folded into one row per tenant by

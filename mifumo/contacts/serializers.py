@@ -133,7 +133,7 @@ class ContactSerializer(StrictSerializer):
         relation="guardians", required=False, default=list, max_length=20
     )
     opted_out = serializers.BooleanField(source="is_opted_out", read_only=True)
-    opted_out_at = serializers.DateTimeField(read_only=True)
+    opted_out_at = serializers.DateTimeField(read_only=True, allow_null=True)
     opt_out_reason = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, F, Func, Q, Value
-from django.db.models.functions import Lower
+from django.db.models.functions import Cast, Length, Lower
 from django.utils.timezone import now
 
 from mifumo.contacts.fields import MAX_TAGS, clean_attributes
@@ -21,8 +21,9 @@ from mifumo.contacts.models import (
     Tag,
 )
 from mifumo.contacts.phones import InvalidPhone, normalize_phone
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant
+from mifumo.tenancy.models import AuditAction, Tenant
 
 ContactThrough = Contact.tags.through
 GroupThrough = Contact.groups.through
@@ -38,24 +39,42 @@ def tags_get_or_create(*, tenant: Tenant, names: Sequence[str]) -> list[Tag]:
     if not names:
         return []
     wanted = {name.lower(): name for name in names}
-    Tag.objects.bulk_create(
-        [Tag(tenant=tenant, name=name) for name in wanted.values()], ignore_conflicts=True
-    )
+    found = _tags_named(tenant, wanted)
+    if len(found) < len(wanted):  # most edits name tags the tenant has: one query, not two
+        Tag.objects.bulk_create(
+            [Tag(tenant=tenant, name=name) for key, name in wanted.items() if key not in found],
+            ignore_conflicts=True,
+        )
+        found = _tags_named(tenant, wanted)
+    return [found[key] for key in wanted]
+
+
+def _tags_named(tenant: Tenant, wanted: dict[str, str]) -> dict[str, Tag]:
     # SQLite's lower() folds only ASCII: "Élève" is found by its exact spelling there.
-    found = {
+    return {
         tag.name.lower(): tag
         for tag in Tag.objects.annotate(lower_name=Lower("name")).filter(
             Q(lower_name__in=list(wanted)) | Q(name__in=list(wanted.values())), tenant=tenant
         )
     }
-    return [found[key] for key in wanted]
 
 
 def _replace_tags(contact_ids: Sequence[uuid.UUID], tags: Sequence[Tag]) -> None:
     ContactThrough.objects.filter(contact_id__in=contact_ids).delete()
-    ContactThrough.objects.bulk_create(
-        [ContactThrough(contact_id=cid, tag_id=tag.pk) for cid in contact_ids for tag in tags]
+    if not contact_ids or not tags:
+        return
+    # Every pair in one INSERT ... SELECT: bulk_create built a model instance per pair, 200 for
+    # a bulk edit of 100 contacts with two tags, about a fifth of its Python time (cProfile).
+    contacts = [Contact._meta.pk.get_db_prep_value(cid, connection) for cid in contact_ids]
+    tag_ids = [tag.pk for tag in tags]
+    sql = (
+        f"INSERT INTO {ContactThrough._meta.db_table} (contact_id, tag_id) "  # noqa: S608
+        f"SELECT c.id, t.id FROM {Contact._meta.db_table} c, {Tag._meta.db_table} t "
+        f"WHERE c.id IN ({', '.join(['%s'] * len(contacts))}) "
+        f"AND t.id IN ({', '.join(['%s'] * len(tag_ids))})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*contacts, *tag_ids])
 
 
 def _add_tags(contact_ids: Sequence[uuid.UUID], tags: Sequence[Tag]) -> None:
@@ -269,7 +288,6 @@ class MergeAttributes(Func):
         return sql, (*attributes_params, *patch_params, *patch_params)
 
 
-@transaction.atomic
 def contacts_bulk_edit(
     *, tenant: Tenant, contact_ids: Sequence[uuid.UUID], updates: dict[str, Any]
 ) -> int:
@@ -278,30 +296,42 @@ def contacts_bulk_edit(
     `attributes` are merged into each contact's own (a null value removes that key); `tags`
     replace the contact's tags (bulk-tag adds and removes without replacing).
     """
-    ids = _locked_ids(tenant, contact_ids)
-    if len(ids) != len(contact_ids):
-        raise _not_found(ids, contact_ids, "updated_count")
-    changes: dict[str, Any] = {
-        field: updates[field] for field in ("name", "email", "is_active") if field in updates
-    }
-    if "attributes" in updates:
-        changes["attributes"] = MergeAttributes(
-            F("attributes"), Value(updates["attributes"], output_field=models.JSONField())
-        )
-    # One UPDATE for all of them.
-    Contact.objects.filter(tenant=tenant, pk__in=ids).update(**changes, updated_at=now())
-    if "attributes" in updates:
-        _check_merged_attributes(ids)
-    if "tags" in updates:
-        _replace_tags(ids, tags_get_or_create(tenant=tenant, names=updates["tags"]))
-    return len(ids)
+    with audit.operation(
+        tenant=tenant, action=AuditAction.CONTACTS_BULK_EDIT, object_ids=contact_ids
+    ) as op:
+        op.counts = {"requested": len(contact_ids), "updated": 0}
+        ids = _locked_ids(tenant, contact_ids)
+        if len(ids) != len(contact_ids):
+            raise _not_found(ids, contact_ids, "updated_count")
+        changes: dict[str, Any] = {
+            field: updates[field] for field in ("name", "email", "is_active") if field in updates
+        }
+        if "attributes" in updates:
+            changes["attributes"] = MergeAttributes(
+                F("attributes"), Value(updates["attributes"], output_field=models.JSONField())
+            )
+        # One UPDATE for all of them.
+        Contact.objects.filter(tenant=tenant, pk__in=ids).update(**changes, updated_at=now())
+        if "attributes" in updates:
+            _check_merged_attributes(ids)
+        if "tags" in updates:
+            _replace_tags(ids, tags_get_or_create(tenant=tenant, names=updates["tags"]))
+        op.counts["updated"] = len(ids)
+        return len(ids)
 
 
 def _check_merged_attributes(contact_ids: Sequence[uuid.UUID]) -> None:
     """The updates fit the limits alone; merged into a contact's own they may not. Raising
     rolls the whole edit back."""
     over_limits: list[str] = []
-    merged = Contact.objects.filter(pk__in=contact_ids).order_by("pk")
+    # Only contacts whose attributes are 300 characters long may be over: 51 keys take at
+    # least 307 ({"k":0,...}), 8 KB of JSON at least 2,048. The rest stay in the database.
+    merged = (
+        Contact.objects.filter(pk__in=contact_ids)
+        .alias(length=Length(Cast("attributes", models.TextField())))
+        .filter(length__gte=300)
+        .order_by("pk")
+    )
     for pk, attributes in merged.values_list("pk", "attributes"):
         try:
             clean_attributes(attributes)
@@ -315,16 +345,19 @@ def _check_merged_attributes(contact_ids: Sequence[uuid.UUID]) -> None:
         )
 
 
-@transaction.atomic
 def contacts_bulk_delete(*, tenant: Tenant, contact_ids: Sequence[uuid.UUID]) -> int:
-    ids = _locked_ids(tenant, contact_ids)
-    if len(ids) != len(contact_ids):
-        raise _not_found(ids, contact_ids, "deleted_count")
-    Contact.objects.filter(tenant=tenant, pk__in=ids).delete()
-    return len(ids)
+    with audit.operation(
+        tenant=tenant, action=AuditAction.CONTACTS_BULK_DELETE, object_ids=contact_ids
+    ) as op:
+        op.counts = {"requested": len(contact_ids), "deleted": 0}
+        ids = _locked_ids(tenant, contact_ids)
+        if len(ids) != len(contact_ids):
+            raise _not_found(ids, contact_ids, "deleted_count")
+        Contact.objects.filter(tenant=tenant, pk__in=ids).delete()
+        op.counts["deleted"] = len(ids)
+        return len(ids)
 
 
-@transaction.atomic
 def contacts_bulk_tag(
     *,
     tenant: Tenant,
@@ -333,44 +366,54 @@ def contacts_bulk_tag(
     remove: Sequence[str] = (),
 ) -> int:
     """Add and remove tags on each contact, leaving its other tags alone."""
-    ids = _locked_ids(tenant, contact_ids)
-    if len(ids) != len(contact_ids):
-        raise _not_found(ids, contact_ids, "updated_count")
-    removing = {name.lower() for name in remove}
-    _add_tags(
-        ids,
-        [t for t in tags_get_or_create(tenant=tenant, names=add) if t.name.lower() not in removing],
-    )
-    if removing:
-        ContactThrough.objects.filter(
-            contact_id__in=ids,
-            tag__in=Tag.objects.annotate(lower_name=Lower("name")).filter(
-                tenant=tenant, lower_name__in=list(removing)
-            ),
-        ).delete()
-    if add:
-        # Each list of tags was checked alone; added to a contact's own they may be too many.
-        crowded = [
-            str(contact_id)
-            for contact_id in ContactThrough.objects.filter(contact_id__in=ids)
-            .values("contact_id")
-            .annotate(count=Count("id"))
-            .filter(count__gt=MAX_TAGS)
-            .order_by("contact_id")
-            .values_list("contact_id", flat=True)
-        ]
-        if crowded:
-            raise ApplicationError(
-                f"A contact has at most {MAX_TAGS} tags; these would have more: {crowded[:20]}",
-                error_code="validation_error",
-                details={
-                    "add": [
-                        f"Contact {cid} would have more than {MAX_TAGS} tags." for cid in crowded
-                    ]
-                },
-            )
-    Contact.objects.filter(pk__in=ids).update(updated_at=now())
-    return len(ids)
+    with audit.operation(
+        tenant=tenant, action=AuditAction.CONTACTS_BULK_TAG, object_ids=contact_ids
+    ) as op:
+        op.counts = {"requested": len(contact_ids), "updated": 0}
+        ids = _locked_ids(tenant, contact_ids)
+        if len(ids) != len(contact_ids):
+            raise _not_found(ids, contact_ids, "updated_count")
+        removing = {name.lower() for name in remove}
+        _add_tags(
+            ids,
+            [
+                t
+                for t in tags_get_or_create(tenant=tenant, names=add)
+                if t.name.lower() not in removing
+            ],
+        )
+        if removing:
+            ContactThrough.objects.filter(
+                contact_id__in=ids,
+                tag__in=Tag.objects.annotate(lower_name=Lower("name")).filter(
+                    tenant=tenant, lower_name__in=list(removing)
+                ),
+            ).delete()
+        if add:
+            # Each list of tags was checked alone; added to a contact's own they may be too many.
+            crowded = [
+                str(contact_id)
+                for contact_id in ContactThrough.objects.filter(contact_id__in=ids)
+                .values("contact_id")
+                .annotate(count=Count("id"))
+                .filter(count__gt=MAX_TAGS)
+                .order_by("contact_id")
+                .values_list("contact_id", flat=True)
+            ]
+            if crowded:
+                raise ApplicationError(
+                    f"A contact has at most {MAX_TAGS} tags; these would have more: {crowded[:20]}",
+                    error_code="validation_error",
+                    details={
+                        "add": [
+                            f"Contact {cid} would have more than {MAX_TAGS} tags."
+                            for cid in crowded
+                        ]
+                    },
+                )
+        Contact.objects.filter(pk__in=ids).update(updated_at=now())
+        op.counts["updated"] = len(ids)
+        return len(ids)
 
 
 # --- groups -------------------------------------------------------------------------------------

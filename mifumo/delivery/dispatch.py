@@ -35,6 +35,7 @@ from mifumo.delivery.models import (
     MessageStatus,
 )
 from mifumo.delivery.providers.base import ErrorKind, OutgoingMessage, ProviderError, SendResult
+from mifumo.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ def record(
             Contact.objects.filter(pk__in=opted_out_contacts, opted_out_at__isnull=True).update(
                 opted_out_at=stamp, opt_out_reason="The vendor reports the recipient unsubscribed"
             )
+    metrics.count_messages(provider, [o[1] for o in outcomes] + ["retry"] * len(retry))
     for message in retry:
         release([message], backoff_seconds(message.attempts))
     if missing:
@@ -333,10 +335,14 @@ def pause(campaign: Campaign, reason: str) -> None:
 def _send_request(campaign: Campaign, account: SendingAccount, batch: list[Message]) -> str:
     """Send one vendor request. Returns "ok", "retry" or "pause"."""
     Message.objects.filter(id__in=_ids(batch)).update(request_sent_at=now())
+    started = time.perf_counter()
     try:
         results = account.provider.send([_outgoing(campaign, account, m) for m in batch])
     except ProviderError as error:
+        seconds = time.perf_counter() - started
+        metrics.vendor_request(account.provider.name, seconds, error, messages=len(batch))
         return _request_failed(campaign, batch, error, account.provider.name)
+    metrics.vendor_request(account.provider.name, time.perf_counter() - started)
     record(batch, results, account.provider.name)
     # Conditional: after a success the row is usually at 0 already and is not written again.
     Campaign.objects.filter(pk=campaign.pk, consecutive_failures__gt=0).update(
@@ -410,6 +416,7 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
             break
         sendable = refuse_undeliverable(campaign, claimed)
         outcome.failed += len(claimed) - len(sendable)
+        metrics.count_messages(account.provider.name, ["failed"] * (len(claimed) - len(sendable)))
         requests = _requests(sendable, account)
         for index, batch in enumerate(requests):
             wait = 0.0
@@ -451,6 +458,13 @@ def dispatch(campaign_id: uuid.UUID | str, *, time_budget: float | None = None) 
     refreshed = services.campaign_refresh(campaign.pk)
     if refreshed is not None and refreshed.status == CampaignStatus.SENDING:
         outcome.requeue_in = _next_due_in(campaign)
+    # Ids and counts only: never a body or an address (the log may be read by anyone on call).
+    logger.info(
+        "Dispatched campaign %s: %d sent, %d failed before sending",
+        campaign.pk,
+        outcome.sent,
+        outcome.failed,
+    )
     return outcome
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mifumo.counters import shared_redis
 from mifumo.env import parse_rate
+from mifumo.observability import metrics
 
 # KEYS[1]: the account's key. ARGV: tokens, interval in microseconds, max wait in microseconds.
 # Returns {granted (1/0), wait in microseconds}. Not granted when the wait would be longer
@@ -91,7 +92,10 @@ class RateLimiter:
         granted, wait_us = self._script("reserve", _RESERVE)(
             keys=[self.key], args=[tokens, self.limit.interval_us, int(max_wait * 1_000_000)]
         )
-        return Reservation(bool(granted), int(wait_us) / 1_000_000)
+        reservation = Reservation(bool(granted), int(wait_us) / 1_000_000)
+        if reservation.granted:
+            metrics.RATE_LIMIT_WAIT.observe(reservation.wait_seconds)
+        return reservation
 
     @staticmethod
     def reset_scripts() -> None:

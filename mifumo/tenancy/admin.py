@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from mifumo.tenancy.models import ApiKey, Membership, Tenant, User
+from mifumo.tenancy.models import ApiKey, AuditRecord, Membership, Tenant, User
 
 
 class MembershipInline(admin.StackedInline):
@@ -35,3 +35,23 @@ class UserAdmin(BaseUserAdmin):
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "role", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["lookup_id", "secret_hash"]
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Platform operators read every tenant's audit log; nobody edits or deletes it."""
+
+    list_display = ["created_at", "tenant", "action", "outcome", "actor", "request_id"]
+    list_filter = ["action", "outcome"]
+    search_fields = ["tenant__name", "actor", "request_id"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -132,6 +132,11 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every error leaves a view as the envelope, 500s included."""
+    from mifumo.tenancy import audit  # audit imports the models; this module is imported first
+
+    # An audited endpoint's refusal is an audit record too (once: a service's own failure
+    # record marks the error).
+    audit.record_view_failure(exc, context)
     if isinstance(exc, ApplicationError):
         body = envelope(exc.message, exc.error_code, exc.details, **exc.body)
         return Response(body, status=exc.status_code)

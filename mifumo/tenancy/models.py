@@ -180,3 +180,71 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditAction(models.TextChoices):
+    CONTACTS_BULK_EDIT = "contacts.bulk_edit", "Bulk edit of contacts"
+    CONTACTS_BULK_DELETE = "contacts.bulk_delete", "Bulk delete of contacts"
+    CONTACTS_BULK_TAG = "contacts.bulk_tag", "Bulk tagging of contacts"
+    CONTACTS_BULK_IMPORT = "contacts.bulk_import", "Contacts imported (bulk-import)"
+    CONTACTS_IMPORT_JOB = "contacts.import_job", "Contacts import file uploaded"
+    SMS_BULK_SEND = "sms.bulk_send", "Bulk SMS send"
+    SMS_BULK_UPLOAD = "sms.bulk_upload", "Bulk SMS upload"
+    BULK_MESSAGE_CREATE = "bulk_message.create", "School bulk message"
+    BULK_MESSAGE_CANCEL = "bulk_message.cancel", "School bulk message cancelled"
+    BULK_MESSAGE_DELETE = "bulk_message.delete", "School bulk message deleted"
+    CAMPAIGN_CANCEL = "campaign.cancel", "Campaign cancelled"
+    CAMPAIGN_RETRY = "campaign.retry", "Campaign retried"
+    USER_ADD = "user.add", "User added"
+    USER_UPDATE = "user.update", "User role or status changed"
+    API_KEY_ISSUE = "api_key.issue", "API key created"
+    API_KEY_REVOKE = "api_key.revoke", "API key revoked"
+    CREDITS_TOP_UP = "credits.top_up", "Credits topped up"
+
+
+class AuditOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class AuditRecord(models.Model):
+    """One bulk or administrative operation: who did what to how many, and what happened.
+
+    Written by mifumo.tenancy.audit, in the operation's transaction when it succeeds and after
+    its rollback when it fails. Never changed afterwards: the API and the admin only read.
+    The actor is kept twice: as foreign keys (null once a key or user is gone) and as text, so
+    "who" is still answerable months later.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_records")
+    created_at = models.DateTimeField(default=now)
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    outcome = models.CharField(max_length=10, choices=AuditOutcome.choices)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=254, blank=True)  # e-mail, "api key <name>", "system"
+    object_ids = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The audit-log list: a tenant's records, newest first, optionally by action.
+            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_created"),
+            models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} by {self.actor or 'system'}"
+
+    @property
+    def counts_text(self) -> str:
+        """The counts as text, in name order (PostgreSQL's jsonb keeps no order of its own)."""
+        return ", ".join(f"{name}: {value}" for name, value in sorted(self.counts.items()))

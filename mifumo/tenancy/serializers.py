@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
-from mifumo.tenancy.models import ApiKey, Membership, Role, Tenant, User
+from mifumo.tenancy.models import ApiKey, AuditRecord, Membership, Role, Tenant, User
 
 
 class RejectUnknownFieldsMixin:
@@ -167,3 +167,26 @@ class TokenBlacklistSerializer(RejectUnknownFieldsMixin, jwt_serializers.TokenBl
 
 def membership_payload(membership: Membership) -> dict:
     return {"user": membership.user, "tenant": membership.tenant, "role": membership.role}
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    user = serializers.UUIDField(source="user_id", read_only=True, allow_null=True)
+    api_key = serializers.UUIDField(source="api_key_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "created_at",
+            "action",
+            "outcome",
+            "user",
+            "api_key",
+            "actor",
+            "object_ids",
+            "counts",
+            "error_code",
+            "message",
+            "request_id",
+        ]
+        read_only_fields = fields

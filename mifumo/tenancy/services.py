@@ -10,8 +10,17 @@ from django.utils import timezone
 from phonenumbers import timezone as number_timezones
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import ApiKey, Membership, Role, Tenant, User, normalize_email
+from mifumo.tenancy.models import (
+    ApiKey,
+    AuditAction,
+    Membership,
+    Role,
+    Tenant,
+    User,
+    normalize_email,
+)
 
 
 def default_timezone_for(country: str) -> str:
@@ -72,11 +81,14 @@ def tenant_register(
     )
 
 
-@transaction.atomic
 def user_add(*, tenant: Tenant, email: str, name: str, password: str, role: str) -> User:
-    return _create_member(
-        tenant=tenant, email=email, name=name.strip(), password=password, role=role
-    )
+    with audit.operation(tenant=tenant, action=AuditAction.USER_ADD) as op:
+        user = _create_member(
+            tenant=tenant, email=email, name=name.strip(), password=password, role=role
+        )
+        op.add_ids([user.pk])
+        op.counts = {"users": 1}
+    return user
 
 
 def _would_leave_no_admin(membership: Membership, *, role: str, is_active: bool) -> bool:
@@ -90,7 +102,6 @@ def _would_leave_no_admin(membership: Membership, *, role: str, is_active: bool)
     return not other_admins.exists()
 
 
-@transaction.atomic
 def user_update(
     *,
     tenant: Tenant,
@@ -104,31 +115,40 @@ def user_update(
     The tenant's admin rows are locked first, so two admins demoting each other at the same
     moment cannot both succeed and leave the organisation with no admin.
     """
-    list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.ADMIN))
-    membership = (
-        Membership.objects.select_related("user", "tenant")
-        .select_for_update()
-        .get(tenant=tenant, user_id=user_id)
-    )
-    user = membership.user
-    new_role = role or membership.role
-    new_active = user.is_active if is_active is None else is_active
-    if _would_leave_no_admin(membership, role=new_role, is_active=new_active):
-        raise ApplicationError(
-            "An organisation keeps at least one active admin; promote someone else first.",
-            error_code="last_admin",
+    with audit.operation(tenant=tenant, action=AuditAction.USER_UPDATE, object_ids=[user_id]) as op:
+        list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.ADMIN))
+        membership = (
+            Membership.objects.select_related("user", "tenant")
+            .select_for_update()
+            .get(tenant=tenant, user_id=user_id)
         )
-    if name is not None:
-        user.name = name.strip()
-    if is_active is not None and is_active != user.is_active:
-        user.is_active = is_active
-        if not is_active:
-            _end_sessions(user)
-    user.save(update_fields=["name", "is_active"])
-    if new_role != membership.role:
-        membership.role = new_role
-        membership.save(update_fields=["role"])
-    return user
+        user = membership.user
+        was_active = user.is_active
+        new_role = role or membership.role
+        new_active = user.is_active if is_active is None else is_active
+        if _would_leave_no_admin(membership, role=new_role, is_active=new_active):
+            raise ApplicationError(
+                "An organisation keeps at least one active admin; promote someone else first.",
+                error_code="last_admin",
+            )
+        if name is not None:
+            user.name = name.strip()
+        if is_active is not None and is_active != user.is_active:
+            user.is_active = is_active
+            if not is_active:
+                _end_sessions(user)
+        user.save(update_fields=["name", "is_active"])
+        role_changed = new_role != membership.role
+        deactivated = was_active and not user.is_active
+        if new_role != membership.role:
+            membership.role = new_role
+            membership.save(update_fields=["role"])
+        op.counts = {
+            "role_changed": int(role_changed),
+            "deactivated": int(deactivated),
+            "reactivated": int(user.is_active and not was_active),
+        }
+        return user
 
 
 def _end_sessions(user: User) -> None:
@@ -140,11 +160,23 @@ def _end_sessions(user: User) -> None:
 
 
 def api_key_issue(*, tenant: Tenant, created_by: User, name: str, role: str) -> tuple[ApiKey, str]:
-    return ApiKey.issue(tenant=tenant, created_by=created_by, name=name.strip(), role=role)
+    with audit.operation(tenant=tenant, action=AuditAction.API_KEY_ISSUE) as op:
+        key, plain = ApiKey.issue(
+            tenant=tenant, created_by=created_by, name=name.strip(), role=role
+        )
+        op.add_ids([key.pk])
+        op.counts = {"keys": 1}
+    return key, plain
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with audit.operation(
+        tenant=key.tenant, action=AuditAction.API_KEY_REVOKE, object_ids=[key.pk]
+    ) as op:
+        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        op.counts = {"keys": revoked}
 
 
 def expired_tokens_flush() -> int:

@@ -1,4 +1,5 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from mifumo.tenancy import views
 
@@ -13,3 +14,8 @@ urlpatterns = [
     path("api-keys/", views.ApiKeyListView.as_view(), name="auth-api-keys"),
     path("api-keys/<uuid:pk>/", views.ApiKeyDetailView.as_view(), name="auth-api-key-detail"),
 ]
+
+# Mounted under /api/messaging/ (mifumo/urls.py), beside the operations it records.
+audit_router = SimpleRouter()
+audit_router.register("audit-log", views.AuditRecordViewSet, basename="audit-record")
+audit_urlpatterns = audit_router.urls

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,13 +13,15 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from mifumo.tenancy import services
-from mifumo.tenancy.models import ApiKey, User
+from mifumo.tenancy.filters import IsoDateTimeFilter
+from mifumo.tenancy.models import ApiKey, AuditAction, AuditOutcome, AuditRecord, User
 from mifumo.tenancy.permissions import IsTenantAdmin
 from mifumo.tenancy.scoping import TenantScopedMixin
 from mifumo.tenancy.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    AuditRecordSerializer,
     MeSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
@@ -105,6 +108,7 @@ class UserListView(UserQuerysetMixin, generics.ListAPIView):
     """Admins list the organisation's users and add new ones."""
 
     serializer_class = UserSerializer
+    audit_action = AuditAction.USER_ADD
 
     @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
     def post(self, request):
@@ -119,6 +123,7 @@ class UserDetailView(UserQuerysetMixin, generics.RetrieveAPIView):
 
     serializer_class = UserSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    audit_action = AuditAction.USER_UPDATE
 
     @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
     def patch(self, request, pk):
@@ -142,6 +147,7 @@ class ApiKeyListView(TenantScopedMixin, generics.ListAPIView):
     permission_classes = [IsTenantAdmin]
     serializer_class = ApiKeySerializer
     queryset = ApiKey.objects.select_related("created_by")
+    audit_action = AuditAction.API_KEY_ISSUE
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
@@ -158,6 +164,7 @@ class ApiKeyDetailView(TenantScopedMixin, generics.RetrieveAPIView):
     permission_classes = [IsTenantAdmin]
     serializer_class = ApiKeySerializer
     queryset = ApiKey.objects.select_related("created_by")
+    audit_action = AuditAction.API_KEY_REVOKE
     http_method_names = ["get", "delete", "head", "options"]
 
     @extend_schema(responses={204: None})
@@ -165,3 +172,23 @@ class ApiKeyDetailView(TenantScopedMixin, generics.RetrieveAPIView):
         """Revoke the key: requests signed with it are refused from now on."""
         services.api_key_revoke(key=get_object_or_404(self.get_queryset(), pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditRecordFilter(django_filters.FilterSet):
+    action = django_filters.MultipleChoiceFilter(choices=AuditAction.choices)
+    outcome = django_filters.ChoiceFilter(choices=AuditOutcome.choices)
+    user = django_filters.UUIDFilter(field_name="user_id")
+    api_key = django_filters.UUIDFilter(field_name="api_key_id")
+    date = django_filters.DateFilter(field_name="created_at", lookup_expr="date")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+
+class AuditRecordViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """The organisation's audit log, newest first (admins only). Read-only: records are never
+    changed or deleted through the API."""
+
+    permission_classes = [IsTenantAdmin]
+    serializer_class = AuditRecordSerializer
+    queryset = AuditRecord.objects.order_by("-created_at", "-id")
+    filterset_class = AuditRecordFilter

@@ -75,19 +75,10 @@ def test_one_spreadsheet_fills_every_recipient_group(alice_client, tenant_a):
     ("chunk_rows", "fields"),
     [
         (5000, {}),
-        # Chunks of two rows: the child's row made the guardian in an earlier transaction.
+        # Chunks of two rows: the child's row made the guardian in an earlier transaction,
+        # and the parent's own row completes it, with either duplicate policy.
         (2, {"update_existing": "true"}),
-        pytest.param(
-            2,
-            {},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Known gap (reported): with the default skip_duplicates, a parent's own "
-                "row in a later chunk than their child's (files over CONTACTS_IMPORT_CHUNK_ROWS "
-                "= 5000 rows) is skipped as a duplicate of the guardian the child's row made, "
-                "so the parent's name and e-mail are lost. update_existing=true avoids it.",
-            ),
-        ),
+        (2, {}),
     ],
 )
 def test_a_parents_own_row_after_their_childs_keeps_their_details(

@@ -473,6 +473,21 @@ def test_it_refuses_attributes_that_would_give_a_contact_more_than_50(alice_clie
     assert len(contact.attributes) == 50
 
 
+def test_it_refuses_a_51st_attribute_however_short_the_names(alice_client, tenant_a):
+    # The shortest JSON 51 attributes can take ({"a":0,...}, 307 characters): the read-back
+    # checks only contacts whose attributes are 300 characters long or more.
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+    contact = create_contact(tenant_a, attributes=dict.fromkeys(letters, 0))
+
+    response = alice_client.post(
+        URL, {"contact_ids": ids(contact), "updates": {"attributes": {"Y": 0}}}
+    )
+
+    assert_error(response, 400, "validation_error")
+    contact.refresh_from_db()
+    assert len(contact.attributes) == 50
+
+
 def test_it_lets_a_full_contact_replace_one_attribute_with_another(alice_client, tenant_a):
     contact = create_contact(tenant_a, attributes={f"key{i}": i for i in range(50)})
 

@@ -14,10 +14,13 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO
 
+from django.utils.timezone import now
+
+from mifumo.contacts.imports import bulksql, sniff
 from mifumo.contacts.imports import mapping as m
-from mifumo.contacts.imports import sniff
 from mifumo.contacts.imports.normalise import (
     ContactRow,
     PhoneReader,
@@ -213,14 +216,23 @@ class Prepared:
 
 @dataclass
 class Importer:
-    """Imports chunks of rows for one tenant with one mapping and one duplicate policy."""
+    """Imports chunks of rows for one tenant with one mapping and one duplicate policy.
+
+    `started_at` is the import's start, the same for all its chunks and tasks (a job's
+    started_at): guardians it creates are stamped with it (see upsert.py)."""
 
     tenant: Tenant
     mapping: m.Mapping
     policy: Policy
+    started_at: datetime | None = None
 
     def __post_init__(self) -> None:
         self.normalise = RowNormaliser(self.mapping, self.tenant.default_region)
+        bulksql.tune_connection()
+        if self.started_at is None:
+            self.started_at = now()
+        # Without a guardian column no row makes a guardian, so none is looked for.
+        self.guardians_made_at = self.started_at if self.mapping.has(m.GUARDIAN_PHONE) else None
 
     def prepare(self, rows: list[Row]) -> Prepared:
         """Normalise a chunk: no database work, so it may run in another thread."""
@@ -236,7 +248,12 @@ class Importer:
 
     def write(self, prepared: Prepared) -> ChunkResult:
         """Upsert a prepared chunk; the caller holds the transaction."""
-        result = upsert_chunk(tenant=self.tenant, rows=prepared.contacts, policy=self.policy)
+        result = upsert_chunk(
+            tenant=self.tenant,
+            rows=prepared.contacts,
+            policy=self.policy,
+            guardians_made_at=self.guardians_made_at,
+        )
         result.errors = sorted([*prepared.errors, *result.errors], key=lambda e: e.row)
         return result
 

@@ -115,8 +115,10 @@ def _rows(
         for cells in reader:
             number += 1
             # A row over several lines is a quoted cell with line breaks, and its quotes come
-            # in pairs, unless the file ended inside the cell: a quote that never closes.
-            if len(lines.current) > 1 and "".join(lines.current).count('"') % 2:
+            # in pairs, unless the file ended inside the cell: a quote that never closes (on
+            # the last line, the row is one line; strict reading tells it from `5" screen`).
+            record = "".join(lines.current)
+            if record.count('"') % 2 and _ends_inside_quotes(record, delimiter):
                 raise FileRejected(
                     f'Row {number}: a quote (") opens a cell that is never closed, so '
                     "everything after it would be read as one cell. Close or remove the quote "
@@ -128,6 +130,14 @@ def _rows(
         raise _structure_error(number + 1, error) from None
     except UnicodeDecodeError:
         raise FileRejected("The file is not text in any encoding we know.") from None
+
+
+def _ends_inside_quotes(record: str, delimiter: str) -> bool:
+    try:
+        list(csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
 
 
 def _structure_error(row: int, error: csv.Error) -> FileRejected:

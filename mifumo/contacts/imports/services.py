@@ -33,8 +33,10 @@ from mifumo.contacts.imports.pipeline import (
 )
 from mifumo.contacts.imports.sniff import FileRejected
 from mifumo.contacts.imports.upsert import ChunkResult, Policy
+from mifumo.observability import metrics
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant
+from mifumo.tenancy.models import AuditAction, Tenant
 
 STALLED_AFTER = timedelta(seconds=60)
 
@@ -62,15 +64,33 @@ def contacts_bulk_import(
     nothing; rejected rows are listed and the valid rows are imported all the same."""
     if contacts is not None:
         data = json.dumps(contacts, ensure_ascii=False).encode()
-    summary = inspect_file(
-        data, region=tenant.default_region, sheet=sheet, max_rows=settings.CONTACTS_IMPORT_MAX_ROWS
-    )
-    importer = Importer(tenant, summary.mapping, Policy(skip_duplicates, update_existing))
-    result = ChunkResult()
-    with transaction.atomic():
+    try:
+        # Outside the transaction: on SQLite it holds the write lock from its first statement.
+        summary = inspect_file(
+            data,
+            region=tenant.default_region,
+            sheet=sheet,
+            max_rows=settings.CONTACTS_IMPORT_MAX_ROWS,
+        )
+    except FileRejected as error:
+        audit.record_failure(error, tenant=tenant, action=AuditAction.CONTACTS_BULK_IMPORT)
+        raise
+    with audit.operation(tenant=tenant, action=AuditAction.CONTACTS_BULK_IMPORT) as op:
+        importer = Importer(tenant, summary.mapping, Policy(skip_duplicates, update_existing))
+        result = ChunkResult()
+        started = time.monotonic()
         rows = data_rows(data, sheet=sheet, header_row=summary.header_row)
         for chunk in chunks(rows, settings.CONTACTS_IMPORT_CHUNK_ROWS):
             result.add(importer.import_chunk(chunk))
+        metrics.IMPORT_ROWS.inc(summary.total_rows)
+        metrics.IMPORT_SECONDS.inc(time.monotonic() - started)
+        op.counts = {
+            "total": summary.total_rows,
+            "imported": result.imported,
+            "updated": result.updated,
+            "skipped": result.skipped,
+            "rejected": len(result.errors),
+        }
     return BulkImportResult(
         imported=result.imported,
         updated=result.updated,
@@ -100,14 +120,22 @@ def import_job_create(
 
     `data` may be an open file (an upload Django spooled to disk): it is read as a stream."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
-    summary = inspect_file(
-        stream,
-        region=tenant.default_region,
-        sheet=sheet,
-        overrides=overrides,
-        require_phone=start,
-    )
-    with transaction.atomic():
+    # Recorded here, where the user hands the file over; the job keeps the import's counts.
+    try:
+        # Outside the transaction: reading a 10 MB workbook must not hold SQLite's write lock.
+        summary = inspect_file(
+            stream,
+            region=tenant.default_region,
+            sheet=sheet,
+            overrides=overrides,
+            require_phone=start,
+        )
+    except FileRejected as error:
+        audit.record_failure(
+            error, tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user
+        )
+        raise
+    with audit.operation(tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user) as op:
         job = ImportJob.objects.create(
             tenant=tenant,
             created_by=user,
@@ -126,6 +154,8 @@ def import_job_create(
         files.keep(job.pk, stream)
         if start:
             _queue(job)
+        op.add_ids([job.pk])
+        op.counts = {"total_rows": summary.total_rows, "bytes": job.file_size}
     return job
 
 
@@ -216,7 +246,10 @@ def import_job_run(*, job_id, budget_seconds: float | None = None) -> bool:
     ImportJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=stamp)
     job = ImportJob.objects.select_related("tenant").defer("file_data", "preview").get(pk=job_id)
     importer = Importer(
-        job.tenant, job_mapping(job), Policy(job.skip_duplicates, job.update_existing)
+        job.tenant,
+        job_mapping(job),
+        Policy(job.skip_duplicates, job.update_existing),
+        started_at=job.started_at,  # the same in every task of the job
     )
     try:
         with files.opened(job.pk) as stream:
@@ -256,6 +289,7 @@ def _import_job_chunks(
 
 
 def _import_job_chunk(job: ImportJob, importer: Importer, chunk: Prepared) -> None:
+    started = time.monotonic()
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # The chunk and the job's progress commit together, so losing the last commits
@@ -288,6 +322,8 @@ def _import_job_chunk(job: ImportJob, importer: Importer, chunk: Prepared) -> No
                 for error in result.errors
             ]
         )
+    metrics.IMPORT_ROWS.inc(chunk.rows)
+    metrics.IMPORT_SECONDS.inc(time.monotonic() - started)
     job.next_row = next_row
 
 

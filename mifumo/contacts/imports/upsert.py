@@ -7,6 +7,12 @@ Duplicates are the same normalised phone, within the tenant or within the file:
 - neither: the row is reported as an error.
 update_existing wins when both are true. A phone seen earlier in the same file counts as a
 duplicate of the contact that row made. An import never clears an opt-out.
+
+A guardian's phone on a student's row makes a contact of its own when there is none. Such a
+contact is stamped with the import's start (`created_at = guardians_made_at`), which no other
+contact has: when the guardian's own row comes in a later chunk, it completes that contact
+(name, e-mail, tags, groups...) and counts as imported, as if it had come first, whatever the
+policy. Contacts that were there before the import are never completed this way.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Q
@@ -76,12 +83,22 @@ class _Target:
     attributes: dict
     is_active: bool
     opted_out_at: object
+    created_at: datetime | None = None  # None: the chunk's time
     rows: list[ContactRow] = field(default_factory=list)
     changed: bool = False
 
 
-def upsert_chunk(*, tenant: Tenant, rows: Sequence[ContactRow], policy: Policy) -> ChunkResult:
+def upsert_chunk(
+    *,
+    tenant: Tenant,
+    rows: Sequence[ContactRow],
+    policy: Policy,
+    guardians_made_at: datetime | None = None,
+) -> ChunkResult:
     """Create, update or skip each row; the caller holds the transaction.
+
+    `guardians_made_at`: the import's start, the same for all its chunks (see the module's
+    docstring); None when the file has no guardian column.
 
     Every phone of the chunk is first inserted as a new contact, ON CONFLICT DO NOTHING:
     the database checks the (tenant, phone) index once, and RETURNING names the phones that
@@ -118,15 +135,29 @@ def upsert_chunk(*, tenant: Tenant, rows: Sequence[ContactRow], policy: Policy) 
         )
     )
     # Only an update reads the contacts that were there: a skip or an error needs no more
-    # than knowing the phone was taken.
+    # than knowing the phone was taken (or whether this import made it for a guardian).
+    taken = [phone for phone in by_phone if phone not in created]
     existing = (
-        _existing(tenant, [phone for phone in by_phone if phone not in created])
-        if policy.update_existing
+        _existing(tenant, taken, made_at=None if policy.update_existing else guardians_made_at)
+        if taken and (policy.update_existing or guardians_made_at is not None)
         else {}
     )
     linked: list[tuple[str, list[ContactRow]]] = []
     changed: list[_Target] = []
+    completed: list[_Target] = []
     for phone, group in by_phone.items():
+        target = existing.get(phone)  # None: new, or there but not to be changed
+        # Made by this import for a guardian: this is the guardian's own row.
+        if target is not None and guardians_made_at and target.created_at == guardians_made_at:
+            target.created_at = stamp
+            rows_here = group if policy.update_existing else group[:1]
+            for row in rows_here:
+                _merge(target, row, stamp)
+            completed.append(target)
+            linked.append((target.contact_id, rows_here))
+            result.imported += 1
+            _count_repeats(result, policy, phone, group)
+            continue
         if phone in created:
             result.imported += 1
             if policy.update_existing:
@@ -134,13 +165,8 @@ def upsert_chunk(*, tenant: Tenant, rows: Sequence[ContactRow], policy: Policy) 
                 linked.append((ids[phone], group))
                 continue
             linked.append((ids[phone], group[:1]))
-            if policy.skip_duplicates:
-                result.skipped += len(group) - 1
-            else:
-                reason = f"Same phone number as row {group[0].row} ({phone})"
-                result.errors += [RowError(r.row, "phone", phone, reason) for r in group[1:]]
+            _count_repeats(result, policy, phone, group)
             continue
-        target = existing.get(phone)  # None: deleted meanwhile
         if policy.update_existing and target is not None:
             for row in group:
                 _merge(target, row, stamp)
@@ -152,28 +178,52 @@ def upsert_chunk(*, tenant: Tenant, rows: Sequence[ContactRow], policy: Policy) 
         else:
             reason = f"A contact with the phone number {phone} already exists"
             result.errors += [RowError(r.row, "phone", phone, reason) for r in group]
-    # One INSERT ... ON CONFLICT (tenant, phone) DO UPDATE for all the updated contacts.
-    bulksql.insert_rows(
-        Contact,
-        _CONTACT_COLUMNS,
-        [values.contact(uuid.uuid4().hex, t) for t in changed],
-        conflict=["tenant_id", "phone_e164"],
-        update=["name", "email", "attributes", "is_active", "opted_out_at", "updated_at"],
-    )
-    _link(tenant, values, linked)
+    # One INSERT ... ON CONFLICT (tenant, phone) DO UPDATE for all the updated contacts; the
+    # completed ones take the chunk's time as their creation, so no later row completes them.
+    updates = ["name", "email", "attributes", "is_active", "opted_out_at", "updated_at"]
+    for targets, columns in ((changed, updates), (completed, [*updates, "created_at"])):
+        bulksql.insert_rows(
+            Contact,
+            _CONTACT_COLUMNS,
+            [values.contact(uuid.uuid4().hex, t) for t in targets],
+            conflict=["tenant_id", "phone_e164"],
+            update=columns,
+        )
+    _link(tenant, values, linked, guardians_made_at)
     return result
 
 
-def _existing(tenant: Tenant, phones: list[str]) -> dict[str, _Target]:
-    """The tenant's contacts with these phones (the chunk's duplicates: usually few)."""
-    if not phones:
-        return {}
-    contacts = Contact.objects.filter(tenant=tenant, phone_e164__in=phones).values_list(
-        "id", "phone_e164", "name", "email", "attributes", "is_active", "opted_out_at"
-    )
+def _count_repeats(
+    result: ChunkResult, policy: Policy, phone: str, group: list[ContactRow]
+) -> None:
+    """The rows after the first of a phone that this chunk creates (or completes)."""
+    if policy.update_existing:
+        result.updated += len(group) - 1
+    elif policy.skip_duplicates:
+        result.skipped += len(group) - 1
+    else:
+        reason = f"Same phone number as row {group[0].row} ({phone})"
+        result.errors += [RowError(r.row, "phone", phone, reason) for r in group[1:]]
+
+
+def _existing(tenant: Tenant, phones: list[str], made_at: datetime | None) -> dict[str, _Target]:
+    """The tenant's contacts with these phones (the chunk's duplicates: usually few); with
+    `made_at`, only those created then (made by this import for a guardian)."""
+    contacts = Contact.objects.filter(tenant=tenant, phone_e164__in=phones)
+    if made_at is not None:
+        contacts = contacts.filter(created_at=made_at)
     return {
-        phone: _Target(phone, pk.hex, name, email, dict(attributes or {}), active, opted_out)
-        for pk, phone, name, email, attributes, active, opted_out in contacts
+        phone: _Target(phone, pk.hex, name, email, dict(attrs or {}), active, opted_out, created)
+        for pk, phone, name, email, attrs, active, opted_out, created in contacts.values_list(
+            "id",
+            "phone_e164",
+            "name",
+            "email",
+            "attributes",
+            "is_active",
+            "opted_out_at",
+            "created_at",
+        )
     }
 
 
@@ -244,6 +294,7 @@ class _Values:
 
     def contact(self, contact_id: str, target: _Target) -> tuple:
         opted_out_here = target.opted_out_at is self.raw_stamp
+        created_at = target.created_at
         return (
             contact_id,
             self.tenant,
@@ -254,7 +305,7 @@ class _Values:
             target.is_active,
             self.time(target.opted_out_at),
             _OPT_OUT_REASON if opted_out_here else "",
-            self.stamp,
+            self.stamp if created_at is None else self.time(created_at),
             self.stamp,
         )
 
@@ -286,7 +337,12 @@ def ordered_ids(count: int) -> list[str]:
     return ids
 
 
-def _link(tenant: Tenant, values: _Values, contacts: list[tuple[str, list[ContactRow]]]) -> None:
+def _link(
+    tenant: Tenant,
+    values: _Values,
+    contacts: list[tuple[str, list[ContactRow]]],
+    guardians_made_at: datetime | None,
+) -> None:
     """Tags, groups (including a school's role and class groups) and guardians."""
     tag_names: dict[str, str] = {}
     group_kinds: dict[str, tuple[str, str]] = {}
@@ -316,7 +372,7 @@ def _link(tenant: Tenant, values: _Values, contacts: list[tuple[str, list[Contac
     bulksql.insert_rows(ContactTags, ["contact_id", "tag_id"], tag_links, conflict=[])
     if wards:
         parents = groups[ROLE_GROUPS["parent"].lower()]
-        group_links.update(_link_guardians(tenant, values, wards, parents))
+        group_links.update(_link_guardians(tenant, values, wards, parents, guardians_made_at))
     bulksql.insert_rows(ContactGroups, ["contact_id", "group_id"], list(group_links), conflict=[])
 
 
@@ -369,14 +425,21 @@ def _named_ids(model, tenant: Tenant, names: list[tuple[str, str | None]]) -> di
 
 
 def _link_guardians(
-    tenant: Tenant, values: _Values, wards: list[tuple[str, ContactRow]], parents_group
+    tenant: Tenant,
+    values: _Values,
+    wards: list[tuple[str, ContactRow]],
+    parents_group,
+    made_at: datetime | None,
 ) -> set[tuple[str, object]]:
-    """Guardians are contacts too: found by phone or created (with the guardian's name), then
-    linked to their wards and put in "All Parents". Returns those group links."""
+    """Guardians are contacts too: found by phone or created (with the guardian's name and
+    `made_at` as their creation), then linked to their wards and put in "All Parents".
+    Returns those group links."""
     names: dict[str, str] = {}
     for _ward, row in wards:
         names.setdefault(row.guardian_phone, row.guardian_name)
-    guardians = [_Target(phone, None, name, "", {}, True, None) for phone, name in names.items()]
+    guardians = [
+        _Target(phone, None, name, "", {}, True, None, made_at) for phone, name in names.items()
+    ]
     bulksql.insert_rows(
         Contact,
         _CONTACT_COLUMNS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -26,27 +25,15 @@ from mifumo.contacts.imports.serializers import (
     ImportJobStartSerializer,
     ImportPreviewSerializer,
 )
-from mifumo.tenancy.errors import ApplicationError
+from mifumo.tenancy.models import AuditAction
 from mifumo.tenancy.parsers import BoundedJSONParser
 from mifumo.tenancy.scoping import TenantScopedMixin, get_for_tenant_or_404
 from mifumo.tenancy.throttles import ContactsBulkThrottle
+from mifumo.tenancy.uploads import checked_upload
 
 
 def _file_bytes(upload) -> bytes:
-    return _checked(upload).read()
-
-
-def _checked(upload):
-    """The upload's file (in memory, or spooled to disk when over 2 MB), within the limit."""
-    limit = settings.MAX_UPLOAD_BYTES
-    if upload.size > limit:
-        raise ApplicationError(
-            f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes (10 MB).",
-            error_code="payload_too_large",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            details={"limit_bytes": limit, "received_bytes": upload.size},
-        )
-    return upload.file
+    return checked_upload(upload).read()
 
 
 class BulkImportView(APIView):
@@ -54,6 +41,7 @@ class BulkImportView(APIView):
 
     parser_classes = [BoundedJSONParser, MultiPartParser]
     throttle_classes = [ContactsBulkThrottle]
+    audit_action = AuditAction.CONTACTS_BULK_IMPORT
 
     @extend_schema(
         request={
@@ -94,6 +82,7 @@ class ImportJobListView(TenantScopedMixin, generics.ListAPIView):
     serializer_class = ImportJobSerializer
     queryset = ImportJob.objects.defer("file_data", "preview").order_by("-created_at")
     parser_classes = [MultiPartParser]
+    audit_action = AuditAction.CONTACTS_IMPORT_JOB
 
     def get_throttles(self):
         return [ContactsBulkThrottle()] if self.request.method == "POST" else []
@@ -107,7 +96,7 @@ class ImportJobListView(TenantScopedMixin, generics.ListAPIView):
             tenant=request.tenant,
             user=request.user,
             file_name=data["file"].name or "",
-            data=_checked(data["file"]),  # read as a stream, not held whole
+            data=checked_upload(data["file"]),  # read as a stream, not held whole
             sheet=data["sheet"],
             skip_duplicates=data["skip_duplicates"],
             update_existing=data["update_existing"],

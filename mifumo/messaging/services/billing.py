@@ -47,8 +47,9 @@ from django.utils import timezone
 from mifumo.delivery.models import CAMPAIGN_FINISHED, Campaign, Message, MessageStatus
 from mifumo.messaging.models import CampaignCharge, CreditAccount, CreditEntry, CreditEntryKind
 from mifumo.messaging.pricing import message_cost
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant, User
+from mifumo.tenancy.models import AuditAction, Tenant, User
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,6 @@ def credit_reserve(
             )
 
 
-@transaction.atomic
 def credit_top_up(
     *,
     tenant: Tenant,
@@ -189,17 +189,21 @@ def credit_top_up(
     kind: str = CreditEntryKind.TOP_UP,
 ) -> CreditEntry:
     """Add credits (platform staff's top-ups, sign-up credits), recorded in the ledger."""
-    amount = _credits(amount)
-    if amount <= 0:
-        raise ApplicationError(
-            "A top-up must be a positive amount.",
-            error_code="invalid_amount",
-            details={"amount": [f"Must be greater than 0, got {amount}."]},
+    with audit.operation(tenant=tenant, action=AuditAction.CREDITS_TOP_UP, user=created_by) as op:
+        amount = _credits(amount)
+        op.counts = {"amount": _text(amount)}
+        if amount <= 0:
+            raise ApplicationError(
+                "A top-up must be a positive amount.",
+                error_code="invalid_amount",
+                details={"amount": [f"Must be greater than 0, got {amount}."]},
+            )
+        entry = _balance_change(
+            tenant_id=tenant.pk, amount=amount, kind=kind, note=note, created_by=created_by
         )
-    entry = _balance_change(
-        tenant_id=tenant.pk, amount=amount, kind=kind, note=note, created_by=created_by
-    )
-    assert entry is not None
+        assert entry is not None
+        op.add_ids([entry.pk])
+        op.counts["balance_after"] = _text(entry.balance_after)
     return entry
 
 

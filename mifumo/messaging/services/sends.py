@@ -35,8 +35,9 @@ from mifumo.messaging.templating import (
     compile_template,
     contact_context,
 )
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant, User
+from mifumo.tenancy.models import AuditAction, Tenant, User
 
 LOOKUP_BATCH = 2000
 # Keys of a recipient object that are not template variables.
@@ -283,7 +284,21 @@ def sms_send(
             billing.credit_reserve(
                 tenant=tenant, campaign=campaign, cost=charged, created_by=created_by
             )
-    _copy_to_duplicates(results, duplicates)
+        _copy_to_duplicates(results, duplicates)
+        if origin == "bulk_send":  # an upload records itself once, for the whole file
+            accepted = sum(1 for result in results if result.success)
+            audit.record(
+                tenant=tenant,
+                action=AuditAction.SMS_BULK_SEND,
+                object_ids=[campaign.pk],
+                counts={
+                    "total": len(results),
+                    "accepted": accepted,
+                    "refused": len(results) - accepted,
+                    "messages": len(ids),
+                },
+                user=created_by,
+            )
     return SendOutcome(campaign=campaign, results=results, cost=charged)
 
 

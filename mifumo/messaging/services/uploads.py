@@ -20,8 +20,9 @@ from mifumo.messaging.models import BulkUpload, Template
 from mifumo.messaging.services.sender_ids import sender_id_resolve
 from mifumo.messaging.services.sends import NoValidRecipients, RecipientInput, sms_send
 from mifumo.messaging.templating import variable_key
+from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
-from mifumo.tenancy.models import Tenant, User
+from mifumo.tenancy.models import AuditAction, AuditOutcome, Tenant, User
 
 UPLOAD_KINDS = {"csv", "xlsx", "xls", "ods"}
 FIXED_COLUMNS = 4  # phone, name, message, sender id
@@ -210,6 +211,20 @@ def sms_bulk_upload(
         upload.errors = errors
         upload.save()
         upload.campaigns.set([c for c in campaigns if c is not None])
+        audit.record(
+            tenant=tenant,
+            action=AuditAction.SMS_BULK_UPLOAD,
+            object_ids=[upload.pk, *(c.pk for c in campaigns if c is not None)],
+            counts={
+                "total": len(rows),
+                "processed": processed,
+                "accepted": successful,
+                "rejected": len(errors),
+            },
+            outcome=AuditOutcome.SUCCEEDED if successful else AuditOutcome.FAILED,
+            error_code="" if successful else "no_valid_recipients",
+            user=created_by,
+        )
     return upload
 
 

@@ -19,21 +19,24 @@ from mifumo.messaging.serializers.campaigns import (
     CampaignSerializer,
     MessageSerializer,
 )
-from mifumo.messaging.services.campaigns import campaign_retry_paid
+from mifumo.messaging.services.campaigns import campaign_cancel, campaign_retry_paid
+from mifumo.tenancy.filters import IsoDateTimeFilter
+from mifumo.tenancy.models import AuditAction
 from mifumo.tenancy.scoping import TenantScopedMixin
 
 
 class CampaignFilter(django_filters.FilterSet):
     status = django_filters.CharFilter()
     origin = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
 
 class CampaignViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CampaignSerializer
     queryset = Campaign.objects.order_by("-created_at", "-id")
     filterset_class = CampaignFilter
+    audit_action = {"cancel": AuditAction.CAMPAIGN_CANCEL, "retry": AuditAction.CAMPAIGN_RETRY}
 
     def retrieve(self, request, *args, **kwargs):
         """A campaign with its messages counted per status now (the list shows the cached
@@ -48,7 +51,7 @@ class CampaignViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     def cancel(self, request, pk=None):
         """Stop a campaign: messages not yet sent are cancelled (and refunded)."""
         campaign = self.get_object()
-        cancelled = delivery.campaign_cancel(campaign=campaign)
+        cancelled = campaign_cancel(campaign=campaign)
         campaign.refresh_from_db()
         return Response(
             {"success": True, "cancelled_messages": cancelled, **self.get_serializer(campaign).data}
@@ -76,8 +79,8 @@ class MessageFilter(django_filters.FilterSet):
     campaign = django_filters.UUIDFilter(field_name="campaign_id")
     status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices)
     phone = django_filters.CharFilter(method="filter_phone", help_text="Any shape, or a prefix.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     def filter_phone(self, queryset, name, value):
         query = Q()

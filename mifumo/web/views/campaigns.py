@@ -25,6 +25,7 @@ from mifumo.delivery.models import (
     Message,
     MessageStatus,
 )
+from mifumo.messaging.services import campaigns as campaign_services
 from mifumo.messaging.services.campaigns import campaign_retry_paid
 from mifumo.tenancy.errors import ApplicationError
 from mifumo.tenancy.scoping import for_tenant, get_for_tenant_or_404
@@ -147,7 +148,7 @@ def campaign_live(request, campaign_id: uuid.UUID):
 def campaign_cancel(request, campaign_id: uuid.UUID):
     campaign = get_for_tenant_or_404(Campaign, request.tenant, pk=campaign_id)
     try:
-        cancelled = delivery.campaign_cancel(campaign=campaign)
+        cancelled = campaign_services.campaign_cancel(campaign=campaign)
     except ApplicationError as error:
         messages.error(request, error.message)
     else:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from mifumo.contacts.imports.models import ImportJob
 from mifumo.contacts.imports.services import contacts_bulk_import
 from mifumo.contacts.models import Contact, Group, GroupKind
 from tests.contacts.imports import builders
+from tests.contacts.imports.conftest import run_jobs, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +107,79 @@ def test_opt_outs_in_a_file_are_kept_and_never_cleared(tenant_a):
     )
     asha.refresh_from_db()
     assert asha.opted_out_at is not None
+
+
+# A child's row names their parent's phone before the parent's own row; in chunks of two rows
+# the child's row makes the parent a contact (a guardian) one transaction before the parent's
+# own row comes. A later row of the same parent is a plain duplicate.
+PARENT_AFTER_CHILD = (
+    "Name,Phone,Role,Class,Guardian Phone,Guardian Name,Email,Tags\n"
+    "Asha Juma,0712000001,Student,Form 2B,0754000001,Baba Asha,,\n"
+    "Baraka Said,0712000002,Student,Form 2B,0754000002,,,\n"
+    "Juma Ally,0754000001,Parent,,,,juma@example.org,kamati\n"
+    "Said Omari,0754000002,Parent,,,,,\n"
+    "Juma Tena,0754000001,Parent,,,,juma@other.example,\n"
+)
+
+
+def test_a_parents_own_row_in_a_later_chunk_completes_the_guardian_their_child_made(
+    tenant_a, settings
+):
+    settings.CONTACTS_IMPORT_CHUNK_ROWS = 2
+    result = contacts_bulk_import(tenant=tenant_a, data=PARENT_AFTER_CHILD.encode())
+    # As if each parent's row had come first: imported, not skipped; the repeat is skipped.
+    assert (result.imported, result.skipped, result.errors) == (4, 1, [])
+    juma = Contact.objects.get(tenant=tenant_a, phone_e164="+255754000001")
+    assert (juma.name, juma.email) == ("Juma Ally", "juma@example.org")
+    assert list(juma.tags.values_list("name", flat=True)) == ["kamati"]
+    assert members(tenant_a, "All Parents") == {"Juma Ally", "Said Omari"}
+    assert [w.name for w in juma.wards.all()] == ["Asha Juma"]
+    # A completed contact is stamped with its own row's chunk, after the child's: the list
+    # (newest first) shows it where the file has it, and no later row completes it again.
+    asha = Contact.objects.get(tenant=tenant_a, phone_e164="+255712000001")
+    assert juma.created_at > asha.created_at
+    assert Contact.objects.filter(tenant=tenant_a).count() == result.imported
+
+
+def test_a_parents_own_row_completes_the_guardian_made_by_an_earlier_task_of_the_job(
+    alice_client, tenant_a, settings
+):
+    settings.CONTACTS_IMPORT_CHUNK_ROWS = 2
+    settings.CONTACTS_IMPORT_TASK_SECONDS = 0  # one chunk per task
+    response = alice_client.post(
+        "/api/messaging/contacts/imports/",
+        {"file": upload("shule.csv", PARENT_AFTER_CHILD.encode())},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert run_jobs() == 3
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert (job.status, job.imported, job.skipped, job.failed) == ("completed", 4, 1, 0)
+    juma = Contact.objects.get(tenant=tenant_a, phone_e164="+255754000001")
+    assert (juma.name, juma.email) == ("Juma Ally", "juma@example.org")
+
+
+def test_a_guardian_who_was_a_contact_before_the_import_is_left_alone(
+    tenant_a, settings, contact_in
+):
+    settings.CONTACTS_IMPORT_CHUNK_ROWS = 2
+    before = contact_in(tenant_a, "+255754000001", name="Baba Asha")
+    result = contacts_bulk_import(tenant=tenant_a, data=PARENT_AFTER_CHILD.encode())
+    assert (result.imported, result.skipped) == (3, 2)
+    juma = Contact.objects.get(pk=before.pk)
+    assert (juma.name, juma.email, juma.created_at) == ("Baba Asha", "", before.created_at)
+    assert not juma.tags.exists()
+    assert [w.name for w in juma.wards.all()] == ["Asha Juma"]
+
+
+def test_with_update_existing_the_parents_rows_complete_the_guardian_in_file_order(
+    tenant_a, settings
+):
+    settings.CONTACTS_IMPORT_CHUNK_ROWS = 2
+    result = contacts_bulk_import(
+        tenant=tenant_a, data=PARENT_AFTER_CHILD.encode(), update_existing=True
+    )
+    # The parent's first row creates the contact (as if it had come first), the repeat updates.
+    assert (result.imported, result.updated, result.skipped) == (4, 1, 0)
+    juma = Contact.objects.get(tenant=tenant_a, phone_e164="+255754000001")
+    assert (juma.name, juma.email) == ("Juma Tena", "juma@other.example")

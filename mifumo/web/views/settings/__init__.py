@@ -1,4 +1,5 @@
-"""Settings (admins only): sender ids, provider accounts, users and roles, API keys, credits."""
+"""Settings (admins only): sender ids, provider accounts, users and roles, API keys, credits,
+the audit log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from django.shortcuts import render
 from django.urls import path
 
 from mifumo.web.access import tenant_page
-from mifumo.web.views.settings import api_keys, credits, providers, sender_ids, users
+from mifumo.web.views.settings import (
+    api_keys,
+    audit_log,
+    credits,
+    providers,
+    sender_ids,
+    users,
+)
 
 
 @tenant_page(admin=True)
@@ -21,4 +29,5 @@ urlpatterns = [
     *users.urlpatterns,
     *api_keys.urlpatterns,
     *credits.urlpatterns,
+    *audit_log.urlpatterns,
 ]
