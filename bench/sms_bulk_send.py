@@ -63,6 +63,11 @@ def setup_django():
     from mifumo.counters import shared_redis
 
     shared_redis().flushdb()
+    # As mifumo/wsgi.py does in every web worker: start-up's objects leave the collector's sight.
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def tenant_and_client():
