@@ -11,7 +11,7 @@ campaign_add_recipients).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -191,70 +191,68 @@ def sms_send(
     refused_region: dict[str, str] = {}  # calling-code prefix -> region refused, or ""
     planned: list[tuple[int, delivery.Recipient]] = []
     plain_counts: dict[str, SegmentCount] = {}  # texts without variables, counted once
-    for index, e164, recipient in valid:
-        contact = stored.get(e164)
-        result = results[index]
-        if contact is not None and contact["opted_out_at"] is not None:
-            result.error = f"{recipient_prefix(recipient)}The contact has opted out of messages"
-            continue
-        prefix = e164[:4]  # "+" and the longest calling code decide the country
-        if prefix not in refused_region:
-            region_code = pricing.region_of(e164)
-            outside = allowed and region_code and region_code not in allowed
-            refused_region[prefix] = region_code if outside and _single_region(e164) else ""
-        if refused_region[prefix]:
-            result.error = (
-                f"{recipient_prefix(recipient)}{e164} is outside the organisation's allowed "
-                f"countries ({refused_region[prefix]})"
-            )
-            continue
-        try:
-            compiled = compile_template(recipient.message) if recipient.message else None
-        except TemplateSyntaxError as error:
-            result.error = f"{recipient_prefix(recipient)}{error}"
-            continue
-        compiled = compiled or default_template
-        if compiled is None:
-            result.error = f"{recipient_prefix(recipient)}No message and no template"
-            continue
-        try:
-            body = (
-                compiled.render(_context(recipient, contact, e164))
-                if compiled.variables
-                else compiled.text
-            )
-        except MissingVariable as missing:
-            result.error = (
-                f"{recipient_prefix(recipient)}The message needs {{{{{missing.name}}}}}, which "
-                "this recipient does not have (write a default: {{" + missing.name + "|…}})"
-            )
-            continue
-        if not body.strip():
-            result.error = f"{recipient_prefix(recipient)}The message is empty"
-            continue
-        if compiled.variables:
-            count = count_segments(body)
-        else:
-            count = plain_counts.get(body) or plain_counts.setdefault(body, count_segments(body))
-        cost = message_cost(e164, count.segments)
-        planned.append(
-            (
-                index,
-                delivery.Recipient(
-                    to=e164,
-                    body=body,
-                    contact_id=contact["id"] if contact else None,
-                    cost=cost,
-                    segments=count.segments,
-                    encoding=count.encoding,
-                ),
-            )
-        )
 
-    if not planned:
-        _copy_to_duplicates(results, duplicates)
-        reasons = [result.error for result in results if result.error]
-        raise NoValidRecipients(reasons[0] if reasons else "No recipients were given.", results)
+    def plan() -> Iterator[delivery.Recipient]:
+        """The messages to write, made as the writer asks for them (it writes each thousand
+        while the next is rendered); `planned` remembers whose result each one is."""
+        for index, e164, recipient in valid:
+            contact = stored.get(e164)
+            result = results[index]
+            if contact is not None and contact["opted_out_at"] is not None:
+                result.error = f"{recipient_prefix(recipient)}The contact has opted out of messages"
+                continue
+            prefix = e164[:4]  # "+" and the longest calling code decide the country
+            if prefix not in refused_region:
+                region_code = pricing.region_of(e164)
+                outside = allowed and region_code and region_code not in allowed
+                refused_region[prefix] = region_code if outside and _single_region(e164) else ""
+            if refused_region[prefix]:
+                result.error = (
+                    f"{recipient_prefix(recipient)}{e164} is outside the organisation's allowed "
+                    f"countries ({refused_region[prefix]})"
+                )
+                continue
+            try:
+                compiled = compile_template(recipient.message) if recipient.message else None
+            except TemplateSyntaxError as error:
+                result.error = f"{recipient_prefix(recipient)}{error}"
+                continue
+            compiled = compiled or default_template
+            if compiled is None:
+                result.error = f"{recipient_prefix(recipient)}No message and no template"
+                continue
+            try:
+                body = (
+                    compiled.render(_context(recipient, contact, e164))
+                    if compiled.variables
+                    else compiled.text
+                )
+            except MissingVariable as missing:
+                result.error = (
+                    f"{recipient_prefix(recipient)}The message needs {{{{{missing.name}}}}}, which "
+                    "this recipient does not have (write a default: {{" + missing.name + "|…}})"
+                )
+                continue
+            if not body.strip():
+                result.error = f"{recipient_prefix(recipient)}The message is empty"
+                continue
+            if compiled.variables:
+                count = count_segments(body)
+            else:
+                count = plain_counts.get(body) or plain_counts.setdefault(
+                    body, count_segments(body)
+                )
+            cost = message_cost(e164, count.segments)
+            message = delivery.Recipient(
+                to=e164,
+                body=body,
+                contact_id=contact["id"] if contact else None,
+                cost=cost,
+                segments=count.segments,
+                encoding=count.encoding,
+            )
+            planned.append((index, message))
+            yield message
 
     with transaction.atomic():
         if campaign is None:
@@ -268,9 +266,11 @@ def sms_send(
                 origin=origin,
                 scheduled_at=schedule_at,
             )
-        ids = delivery.campaign_add_recipients(
-            campaign=campaign, recipients=[recipient for _, recipient in planned]
-        )
+        ids = delivery.campaign_add_recipients(campaign=campaign, recipients=plan())
+        if not planned:  # the campaign just opened is rolled back
+            _copy_to_duplicates(results, duplicates)
+            reasons = [result.error for result in results if result.error]
+            raise NoValidRecipients(reasons[0] if reasons else "No recipients were given.", results)
         charged = Decimal("0")
         for index, recipient in planned:
             message_id = ids.get(recipient.to)
