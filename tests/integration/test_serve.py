@@ -18,7 +18,9 @@ import pytest
 
 from tests.integration.conftest import free_port, wait_until
 
-pytestmark = pytest.mark.integration
+# Serial: these time `mifumo serve`'s start (healthy within 15 s), which other tests running
+# beside them on the same cores push past its limits.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SCALE_OUT_VARIABLES = {
     "DATABASE_URL",
