@@ -19,7 +19,8 @@ def test_the_collector_is_off_in_the_block_and_back_on_after_it():
     assert gc.isenabled()
 
 
-def test_a_paused_request_is_collected_once_when_it_has_finished(monkeypatch):
+def test_a_paused_request_is_collected_once_when_it_has_finished(monkeypatch, db):
+    # `db`: Django's own request_finished receiver closes old database connections.
     request_finished.send(sender=None)  # whatever an earlier test in this thread left
     collections = []
     monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args))
