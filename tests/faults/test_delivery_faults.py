@@ -4,8 +4,10 @@ and answering too late. For each: no message is lost (every one ends in a state 
 none is sent twice (the simulator counts what it received), and the time to recover is
 printed (tests/faults/conftest.py).
 
-These restart services the whole run shares and load the machine: they are marked `serial`,
-and scripts/test runs them after the parallel step, one at a time."""
+The Redis and PostgreSQL restarts cut every test's connections: they are marked `serial`, and
+scripts/test runs them after the parallel step, one at a time. The others fault only their
+own stack (its workers, its simulator) and spend most of their time waiting: they run in the
+parallel step, beside the rest of the suite."""
 
 from __future__ import annotations
 
@@ -21,11 +23,7 @@ from tests.faults.conftest import baseline_rate, recovered_after
 from tests.integration.conftest import restart_postgres, restart_redis, wait_until
 from tests.integration.stack import Stack, accept, pending, stack
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.serial,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 TERMINAL = {MessageStatus.SENT, MessageStatus.UNKNOWN}
 ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith("postgres")
@@ -260,6 +258,7 @@ def send_through_a_restart(tmp_path, restart, record_recovery, fault: str) -> tu
         return counts, stats
 
 
+@pytest.mark.serial
 def test_a_redis_restart_mid_campaign_loses_nothing_and_sends_nothing_twice(
     tmp_path, record_recovery
 ):
@@ -271,6 +270,7 @@ def test_a_redis_restart_mid_campaign_loses_nothing_and_sends_nothing_twice(
     assert stats["duplicate_messages"] == 0
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(
     not ON_POSTGRESQL,
     reason="restarts the run's PostgreSQL server: the PostgreSQL pass of CI runs it",
