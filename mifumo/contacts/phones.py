@@ -235,7 +235,7 @@ def _whole_number(desc: _Desc) -> str:
     lengths, pattern = desc
     length = ""
     if lengths:
-        sizes = [r"\d{%d}" % n for n in sorted(lengths) if n >= 0]
+        sizes = [rf"\d{{{n}}}" for n in sorted(lengths) if n >= 0]
         length = "(?=(?:" + "|".join(sizes) + r")\Z)" if sizes else "(?!)"
     return length + "(?=(?:" + pattern.pattern + r")\Z)"
 
