@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
 from mifumo.counters import shared_redis
 from mifumo.tenancy.models import Role
 from tests.factories import client_for, create_tenant, create_user
+from tests.faults.conftest import RECOVERY
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +98,34 @@ def bob_client(bob):
 @pytest.fixture
 def charlie_client(charlie):
     return client_for(charlie)
+
+
+# The fault tests' recovery figures (tests/faults/conftest.py), printed at the end of the run.
+# Here rather than beside them: an xdist controller collects nothing, so it loads this
+# conftest only, and the figures arrive with the workers' reports.
+def pytest_terminal_summary(terminalreporter) -> None:
+    rows = [
+        value
+        for report in terminalreporter.stats.get("passed", [])
+        + terminalreporter.stats.get("failed", [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == RECOVERY
+    ]
+    if not rows:
+        return
+    terminalreporter.section("time to recover from each fault")
+    terminalreporter.write_line(
+        "recovered: seconds from the end of the fault until the vendor received messages at "
+        "half the rate of before; settled: until no message was queued or sending"
+    )
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in {"fault", "recovered", "settled"}}
+        terminalreporter.write_line(
+            f"  {row['fault']:<44} recovered {_seconds(row.get('recovered'))}"
+            f"  settled {_seconds(row.get('settled'))}  {json.dumps(extra)}"
+        )
+
+
+def _seconds(value) -> str:
+    return f"{value:6.1f}s" if isinstance(value, int | float) else f"{value!s:>7}"

@@ -1,7 +1,8 @@
 """Fault tests: a campaign sent through a real stack (tests/integration/stack.py) while
 something breaks. Each test measures how long the stack took to recover and reports it with
 `record_recovery`; the figures are printed at the end of the run, whoever ran it (pytest alone
-or under xdist: they travel with the test's report)."""
+or under xdist: they travel with the test's report, and tests/conftest.py prints them, since
+an xdist controller loads only that conftest)."""
 
 from __future__ import annotations
 
@@ -51,31 +52,3 @@ def record_recovery(record_property):
         record_property(RECOVERY, rounded)
 
     return record
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    rows = [
-        value
-        for report in terminalreporter.stats.get("passed", [])
-        + terminalreporter.stats.get("failed", [])
-        if report.when == "call"
-        for name, value in report.user_properties
-        if name == RECOVERY
-    ]
-    if not rows:
-        return
-    terminalreporter.section("time to recover from each fault")
-    terminalreporter.write_line(
-        "recovered: seconds from the end of the fault until the vendor received messages at "
-        "half the rate of before; settled: until no message was queued or sending"
-    )
-    for row in rows:
-        extra = {k: v for k, v in row.items() if k not in {"fault", "recovered", "settled"}}
-        terminalreporter.write_line(
-            f"  {row['fault']:<44} recovered {_seconds(row.get('recovered'))}"
-            f"  settled {_seconds(row.get('settled'))}  {json.dumps(extra)}"
-        )
-
-
-def _seconds(value) -> str:
-    return f"{value:6.1f}s" if isinstance(value, int | float) else f"{value!s:>7}"
