@@ -223,6 +223,17 @@ def uuid7_batch(count: int) -> list[str]:
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
+def _segments(recipient: Recipient, *, sms: bool) -> tuple[int, str]:
+    """A message's segments and encoding: as its caller counted them (a priced send), else
+    counted here for SMS; an e-mail is one "segment"."""
+    if recipient.segments:
+        return recipient.segments, recipient.encoding
+    if sms:
+        count = count_segments(recipient.body)
+        return count.segments, count.encoding
+    return 1, "utf8"
+
+
 def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[list, int]:
     """One tuple per message in _MESSAGE_COLUMNS order, and the segments they add up to."""
     rows = []
@@ -232,13 +243,7 @@ def _message_rows(campaign: Campaign, recipients: Iterable[Recipient]) -> tuple[
     recipients = list(recipients)
     ids = uuid7_batch(len(recipients))
     for message_id, recipient in zip(ids, recipients, strict=True):
-        if recipient.segments:
-            segments, encoding = recipient.segments, recipient.encoding
-        elif sms:
-            count = count_segments(recipient.body)
-            segments, encoding = count.segments, count.encoding
-        else:
-            segments, encoding = 1, "utf8"
+        segments, encoding = _segments(recipient, sms=sms)
         total_segments += segments
         rows.append(
             (
@@ -327,13 +332,7 @@ def _copy_new_messages(
             if not fresh_ids:
                 fresh_ids = uuid7_batch(COPY_CHUNK)
             ids[to] = message_id = fresh_ids.pop()
-            if recipient.segments:
-                segments, encoding = recipient.segments, recipient.encoding
-            elif sms:
-                count = count_segments(recipient.body)
-                segments, encoding = count.segments, count.encoding
-            else:
-                segments, encoding = 1, "utf8"
+            segments, encoding = _segments(recipient, sms=sms)
             total_segments += segments
             contact_id, cost = recipient.contact_id, recipient.cost
             lines.append(
