@@ -81,3 +81,24 @@ def test_more_outcomes_than_one_statement_takes(campaign, monkeypatch):
     rows = Message.objects.filter(campaign=campaign)
     assert {m.status for m in rows} == {MessageStatus.SENT}
     assert {m.provider_message_id for m in rows} == {f"id-{m.to}" for m in rows}
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Habari\tmzazi", "Mstari wa kwanza\nwa pili\r\n", "C:\\shule\\ada", "\\N", "Karibu!"],
+)
+def test_new_messages_keep_every_character_of_their_text(tenant_a, body):
+    # A new campaign's messages go by COPY on PostgreSQL, whose text format must escape
+    # backslash, tab, newline and carriage return (and "\N" would read as NULL); a campaign
+    # given more recipients later goes by INSERT. Both must store the text as it was given.
+    with mock.patch("mifumo.delivery.services._queue_dispatch"):
+        campaign = services.campaign_accept(
+            tenant=tenant_a, recipients=[Recipient(to="+255713000001", body=body)]
+        )
+        services.campaign_add_recipients(
+            campaign=campaign, recipients=[Recipient(to="+255713000002", body=body)]
+        )
+    assert list(Message.objects.filter(campaign=campaign).values_list("body", flat=True)) == [
+        body,
+        body,
+    ]
