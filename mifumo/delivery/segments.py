@@ -11,6 +11,7 @@ double or triple the bill, so the estimate names it and its position.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -66,6 +67,7 @@ def _name(character: str) -> str:
     return unicodedata.name(character, f"U+{ord(character):04X}")
 
 
+_GSM7_BASIC_TEXT = re.compile("[" + re.escape("".join(sorted(_BASIC))) + "]*")
 _GSM7_TEXT = re.compile("[" + re.escape("".join(sorted(_BASIC | _EXTENSION))) + "]*")
 _EXTENSION_CHARACTER = re.compile("[" + re.escape(GSM7_EXTENSION) + "]")
 
@@ -75,6 +77,8 @@ def count_segments(text: str) -> SegmentCount:
     # with no extension character, or any text under a segment) are decided by a regex, in C.
     # Only a long text with extension characters (which must not straddle two segments) or
     # a long UCS-2 text with surrogate pairs walks its characters.
+    if _GSM7_BASIC_TEXT.fullmatch(text):  # the commonest: one regex, and the count by length
+        return _gsm7_basic_count(len(text))
     if _GSM7_TEXT.fullmatch(text):
         extensions = len(_EXTENSION_CHARACTER.findall(text))
         septets = len(text) + extensions
@@ -82,6 +86,14 @@ def count_segments(text: str) -> SegmentCount:
             segments = 1 if septets <= GSM7_SINGLE else -(-septets // GSM7_MULTI)
             return SegmentCount("gsm7", len(text), septets, segments)
     return _count_segments_by_character(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _gsm7_basic_count(length: int) -> SegmentCount:
+    """The count of a text of basic GSM 7-bit characters only: one septet each, so its length
+    decides it (and texts of one length share one immutable answer)."""
+    segments = 1 if length <= GSM7_SINGLE else -(-length // GSM7_MULTI)
+    return SegmentCount("gsm7", length, length, segments)
 
 
 def _count_segments_by_character(text: str) -> SegmentCount:

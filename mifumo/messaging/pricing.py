@@ -80,14 +80,14 @@ def price_by_number() -> Callable[[str, int], Decimal]:
     priced once (a bulk send prices 10,000 numbers, nearly all with the same prefix)."""
     table = _price_table()
     default = settings.SMS_DEFAULT_PRICE
-    by_prefix: dict[str, Decimal] = {}
+    by_prefix: dict[tuple[str, int], Decimal] = {}
 
     def cost(e164: str, segments: int) -> Decimal:
-        prefix = e164[:4]  # "+" and the longest calling code
-        price = by_prefix.get(prefix)
+        key = (e164[:4], segments)  # "+" and the longest calling code decide the price
+        price = by_prefix.get(key)
         if price is None:
-            price = by_prefix[prefix] = table.get(region_of(e164), default)
-        return price * segments
+            price = by_prefix[key] = table.get(region_of(e164), default) * segments
+        return price
 
     return cost
 
