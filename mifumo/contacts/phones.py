@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, ValidationResult
@@ -222,22 +223,71 @@ def _validity_pattern(general: _Desc | None, kinds: list[_Desc]) -> re.Pattern |
     desc and at least one of the kinds, each by _is_number_matching_desc(): a bulk send checks
     10,000 numbers, and one regex call in C costs a third of the Python and regex calls it
     replaces."""
+    source = _validity_source(general, kinds, end=r"\Z")
+    return re.compile(source) if source is not None else None
+
+
+def _validity_source(general: _Desc | None, kinds: list[_Desc], *, end: str) -> str | None:
+    """_validity_pattern()'s regex as text, the end of the number written `end`."""
     if general is None or not kinds:
         return None
-    either = "|".join(_whole_number(kind) for kind in kinds)
+    either = "|".join(_whole_number(kind, end) for kind in kinds)
     # Lookaheads test from the first digit without consuming; \d* then takes the number.
-    return re.compile(_whole_number(general) + "(?:" + either + ")" + r"\d*")
+    return _whole_number(general, end) + "(?:" + either + ")" + r"\d*"
 
 
-def _whole_number(desc: _Desc) -> str:
+def _whole_number(desc: _Desc, end: str) -> str:
     """A lookahead for _is_number_matching_desc(): the length is one of the desc's (when it
     names any; -1 alone means none) and the pattern matches the whole number."""
     lengths, pattern = desc
     length = ""
     if lengths:
         sizes = [rf"\d{{{n}}}" for n in sorted(lengths) if n >= 0]
-        length = "(?=(?:" + "|".join(sizes) + r")\Z)" if sizes else "(?!)"
-    return length + "(?=(?:" + pattern.pattern + r")\Z)"
+        length = "(?=(?:" + "|".join(sizes) + ")" + end + ")" if sizes else "(?!)"
+    return length + "(?=(?:" + pattern.pattern + ")" + end + ")"
+
+
+def valid_as_written(numbers: Iterable[object], region: str) -> frozenset[str]:
+    """Those of `numbers` that normalize_phone(number, region) returns unchanged because they
+    are already valid E.164 numbers of the region's calling code ("+255712345678" for TZ).
+
+    A bulk send checks 10,000 numbers, nearly all written this way: one regular expression
+    over all of them, in C, takes a third of the time of a normalize_phone() call each. Only
+    what is certain is answered: a number with anything else in it (a space, another calling
+    code, a national prefix after the code) is left out, for normalize_phone() to read.
+    """
+    pattern = _valid_lines_pattern(region)
+    if pattern is None:
+        return frozenset()
+    # One number a line: a text with a line break of its own would split into lines.
+    text = "\n".join(
+        number for number in numbers if number.__class__ is str and "\n" not in number
+    )
+    if pattern.groups:  # a national prefix's pattern with groups: findall() would give those
+        return frozenset(match.group() for match in pattern.finditer(text))
+    return frozenset(pattern.findall(text))
+
+
+@functools.cache
+def _valid_lines_pattern(region: str) -> re.Pattern | None:
+    """Lines that are "+", the region's calling code and a valid national number, by the
+    rules of _international(): the calling code is not shared by several regions, and what
+    follows it has no national prefix to strip (so national_number() keeps it whole)."""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    plan, calling_code = _region(region)
+    main = calling_code.main
+    if calling_code.shared or main is None or main is not plan:
+        return None
+    source = _validity_source(main.general, main.kinds, end="$")
+    if source is None:
+        return None
+    no_prefix = f"(?!{main.national_prefix.pattern})" if main.national_prefix else ""
+    lengths = rf"(?=\d{{{_MIN_NSN},{_MAX_NSN}}}$)"
+    # ASCII: \d must not match other scripts' digits, which only the slow path reads.
+    return re.compile(
+        rf"^\+{calling_code.code}{lengths}{no_prefix}{source}$", re.ASCII | re.MULTILINE
+    )
 
 
 @functools.cache

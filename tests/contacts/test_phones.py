@@ -13,6 +13,7 @@ from mifumo.contacts.phones import (
     _normalize_phone_fast,
     _normalize_phone_slow,
     normalize_phone,
+    valid_as_written,
 )
 
 TANZANIAN_SHAPES = [
@@ -219,3 +220,33 @@ def test_its_fast_path_answers_as_phonenumbers_does_for_every_regions_numbers():
     # Of the ~93,700 cases the slow path finds valid the fast path answers all but ~300
     # (parentheses, dots, "00" then a local reading).
     assert answered > 90_000
+
+
+def test_numbers_valid_as_written_are_exactly_what_phonenumbers_keeps_unchanged():
+    # valid_as_written() answers for many numbers at once (a bulk send's 10,000) and must
+    # never claim a number that normalize_phone() would refuse or rewrite.
+    by_region: dict[str, list[str]] = {}
+    for raw, region in _equivalence_cases():
+        by_region.setdefault(region, []).append(raw)
+    claimed, wrong = 0, []
+    for region, texts in by_region.items():
+        found = valid_as_written([*texts, 255712345678, None, {"phone": 1}], region)
+        assert found <= set(texts)
+        claimed += len(found)
+        wrong += [(text, region) for text in found if _slow_outcome(text, region) != text]
+    assert wrong[:20] == []
+    # The valid "+<code><number>" cases of the regions that do not share a calling code.
+    assert claimed > 2_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["+255712345678\n", "+255 712 345 678", "+2550712345678", "+255712345678 ", "+25571２345678"],
+)
+def test_a_number_in_another_shape_is_left_to_normalize_phone(text):
+    assert valid_as_written([text, "+255712345679"], "TZ") == {"+255712345679"}
+
+
+def test_regions_that_share_a_calling_code_are_left_to_normalize_phone():
+    assert valid_as_written(["+14155550123", "+447400123456"], "US") == frozenset()
+    assert valid_as_written(["+447400123456"], "GB") == frozenset()

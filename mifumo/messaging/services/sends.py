@@ -20,7 +20,7 @@ import psycopg
 from django.db import connection, transaction
 
 from mifumo.contacts.models import Contact
-from mifumo.contacts.phones import InvalidPhone, normalize_phone
+from mifumo.contacts.phones import InvalidPhone, normalize_phone, valid_as_written
 from mifumo.delivery import services as delivery
 from mifumo.delivery.models import Campaign, Channel
 from mifumo.delivery.segments import SegmentCount, count_segments
@@ -169,10 +169,16 @@ def sms_send(
     valid: list[tuple[int, str, RecipientInput]] = []
     duplicates: list[tuple[int, int]] = []  # (its result, the first one's result)
     region = tenant.default_region
+    # Most numbers of a big send are written in E.164 already: checked all at once.
+    e164_as_given = valid_as_written([recipient.phone for recipient in recipients], region)
     for recipient in recipients:
-        shown = str(recipient.phone if recipient.phone is not None else "")
+        phone = recipient.phone
+        shown = str(phone if phone is not None else "")
         try:
-            e164 = normalize_phone(recipient.phone, region)
+            if phone.__class__ is str and phone in e164_as_given:
+                e164 = phone
+            else:
+                e164 = normalize_phone(phone, region)
         except InvalidPhone as error:
             error_text = f"{recipient_prefix(recipient)}{error}"
             results.append(RecipientResult(shown, False, error=error_text, invalid_phone=True))
