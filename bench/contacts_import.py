@@ -11,9 +11,10 @@ Cases (every run is a fresh process, so peak memory is the run's own):
 - xlsx50k: a 50,000-row XLSX (name; phone in local, E.164, country-code-without-plus and
   number-cell shapes; e-mail; tags), 10% of rows repeating an earlier phone in another shape,
   2% invalid (bad phone or bad e-mail), imported end to end exactly as the API and a worker
-  do it: import_job_create() (type check, archive inspection, header, mapping, row count,
-  file stored: in the job's row on PostgreSQL, beside the database on SQLite) then
-  import_job_run() until the job is completed.
+  do it: import_job_create() (type check, archive inspection, header, mapping, row count;
+  the workbook's rows kept as they are read, so that the worker does not parse it again:
+  in the job's row on PostgreSQL, beside the database on SQLite) then import_job_run()
+  until the job is completed.
   Goal: <= 3 s median, peak memory <= 200 MB.
 - naive50k: the same file through the obvious per-row code: for each row normalize_phone(),
   Contact.objects.get_or_create(), then Tag.objects.get_or_create() and contact.tags.add()

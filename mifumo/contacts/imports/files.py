@@ -9,7 +9,10 @@ machine). There the file is kept beside the database, in MIFUMO_DATA_DIR/imports
 workers of an embedded installation share with it.
 
 A task reads the file as a stream (from its file, or copied from PostgreSQL slice by slice into
-a temporary file), so a worker's memory does not grow with the file.
+a temporary file), so a worker's memory does not grow with the file. PostgreSQL stores the
+column uncompressed (migration contacts 0006): compressing a workbook's kept rows (JSON) cost
+its server more than it saved, and each slice of a compressed value is decompressed from its
+start.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
 """The import pipeline: file -> reader -> header and column mapping -> normalise -> upsert.
 
 `inspect_file` reads a file once, start to end: it refuses file-level problems (type, safety,
-structure, no phone column), finds the header row, guesses the mapping and counts the rows.
-`data_rows` reads it again from the start for the import itself, and `import_chunk` turns a
+structure, no phone column), finds the header row, guesses the mapping and counts the rows;
+for a job, it keeps a workbook's rows as it reads them (read_rows.py). `data_rows` reads the
+file again (or the kept rows) for the import itself, and `import_chunk` turns a
 chunk of rows into contacts. Rows are streamed, never all held at once, so memory stays flat
 for any number of rows; the caller decides how many chunks to take at a time.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import queue
 import threading
@@ -19,7 +21,7 @@ from typing import Any, BinaryIO
 
 from django.utils.timezone import now
 
-from mifumo.contacts.imports import bulksql, sniff
+from mifumo.contacts.imports import bulksql, read_rows, sniff
 from mifumo.contacts.imports import mapping as m
 from mifumo.contacts.imports.normalise import (
     ContactRow,
@@ -68,6 +70,7 @@ class FileSummary:
     mapping: m.Mapping
     total_rows: int  # non-blank rows after the header
     preview: list[dict[str, Any]] = field(default_factory=list)
+    rows_kept: bool = False  # the rows were written to inspect_file()'s `keep_rows`
 
 
 def inspect_file(
@@ -78,11 +81,14 @@ def inspect_file(
     overrides: dict[str, str] | None = None,
     max_rows: int | None = None,
     require_phone: bool = True,
+    keep_rows: BinaryIO | None = None,
 ) -> FileSummary:
     """Read the whole file once; raise FileRejected for anything that stops all of it.
 
     `require_phone=False` lets a file without a recognised phone column through, so the
-    client can map one in the preview step; check_mapping() refuses it before the import."""
+    client can map one in the preview step; check_mapping() refuses it before the import.
+    With `keep_rows`, a workbook's rows after the header are written there as
+    read_rows.open_rows() reads them (summary.rows_kept), so that they are not parsed again."""
     with open_table(data, sheet=sheet) as table:
         header_row, mapping, rows = _find_header(table, region, overrides or {})
         if overrides:
@@ -93,10 +99,15 @@ def inspect_file(
         if require_phone:
             check_mapping(mapping)
         count, preview = 0, []
+        writer = None
+        if keep_rows is not None and table.details["format"] in sniff.SPREADSHEETS:
+            writer = read_rows.RowsWriter(keep_rows)
         for number, cells in rows:
             if is_blank(cells):
                 continue
             count += 1
+            if writer is not None:
+                writer.add(number, cells)
             if max_rows is not None and count > max_rows:
                 raise FileRejected(
                     f"At most {max_rows} contacts per request; this file has more. Upload it "
@@ -108,6 +119,8 @@ def inspect_file(
                 preview.append({"row": number, "cells": [cell_text(c) for c in cells[:width]]})
         if count == 0:
             raise FileRejected("The file has no contacts in it.", error_code="empty_file")
+        if writer is not None:
+            writer.close()
         return FileSummary(
             file_format=table.details["format"],
             details={k: v for k, v in table.details.items() if k != "format"},
@@ -115,6 +128,7 @@ def inspect_file(
             mapping=mapping,
             total_rows=count,
             preview=preview,
+            rows_kept=writer is not None,
         )
 
 
@@ -181,11 +195,23 @@ def _headerless_mapping(cells: list[Any], region: str) -> m.Mapping | None:
 
 
 def data_rows(
-    data: bytes | BinaryIO, *, sheet: str = "", header_row: int, start_row: int = 0
+    data: bytes | BinaryIO,
+    *,
+    sheet: str = "",
+    header_row: int,
+    start_row: int = 0,
+    file_format: str = "",
 ) -> Iterator[Row]:
-    """The rows after the header (from row number `start_row` on), as the file has them."""
+    """The rows after the header (from row number `start_row` on), as the file has them.
+
+    A workbook's (`file_format`) may have been kept as rows (read_rows.py): those are read as
+    such. Jobs made before rows were kept, or made by another path, keep the workbook."""
     first = max(header_row + 1, start_row, 1)
-    with open_table(data, sheet=sheet, first_row=first) as table:
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+    if file_format in sniff.SPREADSHEETS and read_rows.is_rows(stream):
+        yield from read_rows.open_rows(stream, first_row=first).rows
+        return
+    with open_table(stream, sheet=sheet, first_row=first) as table:
         for number, cells in table.rows:
             if number >= first:
                 yield number, cells

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -120,42 +121,48 @@ def import_job_create(
 
     `data` may be an open file (an upload Django spooled to disk): it is read as a stream."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
-    # Recorded here, where the user hands the file over; the job keeps the import's counts.
-    try:
-        # Outside the transaction: reading a 10 MB workbook must not hold SQLite's write lock.
-        summary = inspect_file(
-            stream,
-            region=tenant.default_region,
-            sheet=sheet,
-            overrides=overrides,
-            require_phone=start,
-        )
-    except FileRejected as error:
-        audit.record_failure(
-            error, tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user
-        )
-        raise
-    with audit.operation(tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user) as op:
-        job = ImportJob.objects.create(
-            tenant=tenant,
-            created_by=user,
-            file_name=file_name[:255],
-            file_format=summary.file_format,
-            file_size=files.size_of(stream),
-            sheet=summary.details.get("sheet", ""),
-            details=summary.details,
-            header_row=summary.header_row,
-            mapping=summary.mapping.as_list(),
-            preview=summary.preview,
-            skip_duplicates=skip_duplicates,
-            update_existing=update_existing,
-            total_rows=summary.total_rows,
-        )
-        files.keep(job.pk, stream)
-        if start:
-            _queue(job)
-        op.add_ids([job.pk])
-        op.counts = {"total_rows": summary.total_rows, "bytes": job.file_size}
+    # A workbook's rows are kept as they are read: the worker reads those rather than parse the
+    # workbook again (read_rows.py).
+    with tempfile.TemporaryFile() as rows:
+        # Recorded here, where the user hands the file over; the job keeps the import's counts.
+        try:
+            # Outside the transaction: reading a 10 MB workbook must not hold SQLite's write lock.
+            summary = inspect_file(
+                stream,
+                region=tenant.default_region,
+                sheet=sheet,
+                overrides=overrides,
+                require_phone=start,
+                keep_rows=rows,
+            )
+        except FileRejected as error:
+            audit.record_failure(
+                error, tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user
+            )
+            raise
+        with audit.operation(
+            tenant=tenant, action=AuditAction.CONTACTS_IMPORT_JOB, user=user
+        ) as op:
+            job = ImportJob.objects.create(
+                tenant=tenant,
+                created_by=user,
+                file_name=file_name[:255],
+                file_format=summary.file_format,
+                file_size=files.size_of(stream),
+                sheet=summary.details.get("sheet", ""),
+                details=summary.details,
+                header_row=summary.header_row,
+                mapping=summary.mapping.as_list(),
+                preview=summary.preview,
+                skip_duplicates=skip_duplicates,
+                update_existing=update_existing,
+                total_rows=summary.total_rows,
+            )
+            files.keep(job.pk, rows if summary.rows_kept else stream)
+            if start:
+                _queue(job)
+            op.add_ids([job.pk])
+            op.counts = {"total_rows": summary.total_rows, "bytes": job.file_size}
     return job
 
 
@@ -273,7 +280,13 @@ def _import_job_chunks(
     job: ImportJob, importer: Importer, stream: BinaryIO, started: float, budget: float
 ) -> bool:
     """Import the file's chunks from the job's place on; False when the time ran out first."""
-    rows = data_rows(stream, sheet=job.sheet, header_row=job.header_row, start_row=job.next_row)
+    rows = data_rows(
+        stream,
+        sheet=job.sheet,
+        header_row=job.header_row,
+        start_row=job.next_row,
+        file_format=job.file_format,
+    )
     prepared = importer.prepared_chunks(rows, settings.CONTACTS_IMPORT_CHUNK_ROWS)
     try:
         done_some = False
