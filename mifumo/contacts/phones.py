@@ -260,9 +260,7 @@ def valid_as_written(numbers: Iterable[object], region: str) -> frozenset[str]:
     if pattern is None:
         return frozenset()
     # One number a line: a text with a line break of its own would split into lines.
-    text = "\n".join(
-        number for number in numbers if number.__class__ is str and "\n" not in number
-    )
+    text = "\n".join(number for number in numbers if number.__class__ is str and "\n" not in number)
     if pattern.groups:  # a national prefix's pattern with groups: findall() would give those
         return frozenset(match.group() for match in pattern.finditer(text))
     return frozenset(pattern.findall(text))

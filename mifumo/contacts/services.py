@@ -13,6 +13,7 @@ from django.db.models.functions import Cast, Length, Lower
 from django.utils.timezone import now
 
 from mifumo.contacts.fields import MAX_TAGS, clean_attributes
+from mifumo.contacts.filters import id_list
 from mifumo.contacts.models import (
     SYSTEM_GROUP_NAMES,
     Contact,
@@ -60,13 +61,21 @@ def _tags_named(tenant: Tenant, wanted: dict[str, str]) -> dict[str, Tag]:
 
 
 def _replace_tags(contact_ids: Sequence[uuid.UUID], tags: Sequence[Tag]) -> None:
-    ContactThrough.objects.filter(contact_id__in=contact_ids).delete()
+    ContactThrough.objects.filter(contact_id__in=id_list(contact_ids)).delete()
     if not contact_ids or not tags:
         return
     # Every pair in one INSERT ... SELECT: bulk_create built a model instance per pair, 200 for
     # a bulk edit of 100 contacts with two tags, about a fifth of its Python time (cProfile).
-    contacts = [Contact._meta.pk.get_db_prep_value(cid, connection) for cid in contact_ids]
     tag_ids = [tag.pk for tag in tags]
+    if connection.vendor == "postgresql":  # the ids as two arrays (filters.id_list says why)
+        sql = (
+            f"INSERT INTO {ContactThrough._meta.db_table} (contact_id, tag_id) "  # noqa: S608
+            "SELECT c, t FROM unnest(%s::uuid[]) c, unnest(%s::bigint[]) t"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [[str(cid) for cid in contact_ids], tag_ids])
+        return
+    contacts = [Contact._meta.pk.get_db_prep_value(cid, connection) for cid in contact_ids]
     sql = (
         f"INSERT INTO {ContactThrough._meta.db_table} (contact_id, tag_id) "  # noqa: S608
         f"SELECT c.id, t.id FROM {Contact._meta.db_table} c, {Tag._meta.db_table} t "
@@ -237,7 +246,7 @@ def _locked_ids(tenant: Tenant, contact_ids: Sequence[uuid.UUID]) -> list[uuid.U
     overlapping sets queue instead of deadlocking."""
     return list(
         Contact.objects.select_for_update()
-        .filter(tenant=tenant, pk__in=contact_ids)
+        .filter(tenant=tenant, pk__in=id_list(contact_ids))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -311,7 +320,9 @@ def contacts_bulk_edit(
                 F("attributes"), Value(updates["attributes"], output_field=models.JSONField())
             )
         # One UPDATE for all of them.
-        Contact.objects.filter(tenant=tenant, pk__in=ids).update(**changes, updated_at=now())
+        Contact.objects.filter(tenant=tenant, pk__in=id_list(ids)).update(
+            **changes, updated_at=now()
+        )
         if "attributes" in updates:
             _check_merged_attributes(ids)
         if "tags" in updates:
@@ -327,7 +338,7 @@ def _check_merged_attributes(contact_ids: Sequence[uuid.UUID]) -> None:
     # Only contacts whose attributes are 300 characters long may be over: 51 keys take at
     # least 307 ({"k":0,...}), 8 KB of JSON at least 2,048. The rest stay in the database.
     merged = (
-        Contact.objects.filter(pk__in=contact_ids)
+        Contact.objects.filter(pk__in=id_list(contact_ids))
         .alias(length=Length(Cast("attributes", models.TextField())))
         .filter(length__gte=300)
         .order_by("pk")

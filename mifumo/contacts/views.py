@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property, partial
 
-from django.conf import settings
-from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch
+from django.db.models import Count
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +13,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from mifumo.contacts import export, services
-from mifumo.contacts.filters import ContactFilter
+from mifumo.contacts.filters import (
+    CappedCountPaginator,
+    ContactFilter,
+    ContactPaginator,
+    CountedPaginator,
+    NameSearch,
+    NameSearchPaginator,
+)
 from mifumo.contacts.models import Contact, ContactCount, Group
 from mifumo.contacts.serializers import (
     BulkDeleteResponseSerializer,
@@ -28,6 +33,7 @@ from mifumo.contacts.serializers import (
     GroupMembersSerializer,
     GroupSerializer,
     OptOutSerializer,
+    with_relations,
 )
 from mifumo.tenancy.models import AuditAction
 from mifumo.tenancy.pagination import PageNumberPagination
@@ -46,85 +52,6 @@ def _updated_body(count: int, requested: int) -> dict:
         "total_requested": requested,
         "errors": [],
     }
-
-
-# Into plain lists that the serializer reads (serializers.related): a manager's .all() on
-# prefetched rows clones a queryset each time, four per contact, 8 ms of a 50-contact page.
-CONTACT_RELATIONS = [
-    Prefetch("tags", to_attr="tags_list"),
-    Prefetch("groups", to_attr="groups_list"),
-    # Only their ids are shown.
-    Prefetch("guardians", queryset=Contact.objects.only("id"), to_attr="guardians_list"),
-]
-
-
-class CountedPaginator(Paginator):
-    """A Paginator told its total, so it does not COUNT(*) the rows."""
-
-    def __init__(self, object_list, per_page, *, total: int, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self.total = total
-
-    @property
-    def count(self) -> int:
-        return self.total
-
-
-class CappedCountPaginator(Paginator):
-    """Counts a search's matches up to settings.CONTACTS_SEARCH_COUNT_CAP: exact below it,
-    "at least the cap" above it. An exact count of a common first name (72,000 "juma"s
-    among a million contacts) reads every matching row, and nobody pages through 10,000
-    search results: they narrow the search."""
-
-    cap = settings.CONTACTS_SEARCH_COUNT_CAP
-
-    @cached_property
-    def matches(self) -> int:
-        # Without the ordering: the database stops at cap + 1 rows instead of sorting all.
-        return self.object_list.order_by()[: self.cap + 1].count()
-
-    @property
-    def capped(self) -> bool:
-        return self.matches > self.cap
-
-    @property
-    def count(self) -> int:
-        return min(self.matches, self.cap)
-
-
-class NameSearchPaginator(CappedCountPaginator):
-    """Pages and counts a name search alone (filters.NameSearch) from ContactWord: the newest
-    50 of 72,000 "juma"s are a sort of index entries, and only their 50 contacts are read.
-    `object_list` is the tenant's contacts, unfiltered, with their relations prefetched."""
-
-    def __init__(self, object_list, per_page, *, search, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self.search = search
-
-    @cached_property
-    def matches(self) -> int:
-        return self.search.count(self.cap)
-
-    def page(self, number):
-        ids = None
-        if len(self.search.words) > 1 and str(number).isdigit() and int(number) >= 1:
-            # A search of several words matches few contacts, read from the rows of one word:
-            # the page and their number in one pass over those rows instead of two.
-            ids, matches = self.search.page_and_count(
-                (int(number) - 1) * self.per_page, self.per_page
-            )
-            if ids:
-                self.__dict__["matches"] = matches
-        number = self.validate_number(number)
-        if not ids:
-            ids = self.search.page_ids(
-                (number - 1) * self.per_page,
-                self.per_page,
-                matches=self.matches,
-                total=ContactCount.total_for(self.search.tenant),
-            )
-        contacts = list(self.object_list.filter(pk__in=ids))
-        return self._get_page(contacts, number, self)
 
 
 class ContactPagination(PageNumberPagination):
@@ -157,7 +84,7 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = ContactFilter
     pagination_class = ContactPagination
-    queryset = Contact.objects.prefetch_related(*CONTACT_RELATIONS).order_by("-created_at", "-id")
+    queryset = Contact.objects.order_by("-created_at", "-id")
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     audit_action = {
         "bulk_edit": AuditAction.CONTACTS_BULK_EDIT,
@@ -165,22 +92,47 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         "bulk_tag": AuditAction.CONTACTS_BULK_TAG,
     }
 
+    def get_queryset(self):
+        contacts = super().get_queryset()
+        # The export reads the relations it writes by chunks of its own.
+        return contacts if self.action == "export" else with_relations(contacts)
+
     def get_throttles(self):
         return [ContactsBulkThrottle()] if self.action in BULK_ACTIONS else []
 
+    @cached_property
+    def name_search_alone(self) -> NameSearch | None:
+        """The list's or the export's name search when it is their only filter (PostgreSQL),
+        else None: they read its contacts from ContactWord."""
+        if self.action not in ("list", "export"):
+            return None
+        return ContactFilter.name_search_alone(self.request.query_params, self.request.tenant)
+
+    def filter_queryset(self, queryset):
+        if self.name_search_alone:
+            # The tenant's contacts, of which NameSearchPaginator or the export picks the
+            # search's by id: filtered, they would build its condition for nothing (3 ms of
+            # Python in a list's request, cProfile).
+            return queryset
+        return super().filter_queryset(queryset)
+
     def paginate_queryset(self, queryset):
         params = self.request.query_params
-        search = ContactFilter.name_search_alone(params, self.request.tenant)
-        if self.action == "list" and search:
+        search = self.name_search_alone
+        # A page's contacts are read by id from the tenant's (ContactPaginator).
+        rows = self.get_queryset()
+        if search:
             # The filtered queryset would join the words to every contact of the tenant.
             self.paginator.django_paginator_class = partial(NameSearchPaginator, search=search)
-            return super().paginate_queryset(self.get_queryset())
+            return super().paginate_queryset(rows)
         if self.action == "list" and not ContactFilter.narrows(params):
             # All the tenant's contacts: their number is kept by triggers (ContactCount).
             total = ContactCount.total_for(self.request.tenant)
-            self.paginator.django_paginator_class = partial(CountedPaginator, total=total)
+            self.paginator.django_paginator_class = partial(
+                CountedPaginator, total=total, rows=rows
+            )
         elif self.action == "list":
-            self.paginator.django_paginator_class = CappedCountPaginator
+            self.paginator.django_paginator_class = partial(CappedCountPaginator, rows=rows)
         return super().paginate_queryset(queryset)
 
     def perform_create(self, serializer):
@@ -280,10 +232,11 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
     def export(self, request):
         """The filtered list as CSV or XLSX (the list's filters apply)."""
-        # export.py prefetches what it writes, by chunks.
-        contacts = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+        contacts = self.filter_queryset(self.get_queryset())
         return export.contacts_export_response(
-            contacts, request.query_params.get("file_format", "csv")
+            contacts,
+            request.query_params.get("file_format", "csv"),
+            search=self.name_search_alone,
         )
 
 
@@ -330,10 +283,8 @@ class GroupViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     def members(self, request, pk=None):
         """The group's contacts, paginated (the contact list's ?group= gives the same)."""
         group = self.get_object()
-        contacts = (
-            Contact.objects.filter(tenant=request.tenant, groups=group)
-            .prefetch_related(*CONTACT_RELATIONS)
-            .order_by("name", "id")
-        )
-        page = self.paginate_queryset(contacts)
+        members = Contact.objects.filter(tenant=request.tenant, groups=group).order_by("name", "id")
+        rows = with_relations(Contact.objects.filter(tenant=request.tenant))
+        self.paginator.django_paginator_class = partial(ContactPaginator, rows=rows)
+        page = self.paginate_queryset(with_relations(members))
         return self.get_paginated_response(ContactSerializer(page, many=True).data)

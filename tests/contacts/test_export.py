@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import openpyxl
 import pytest
 from django.utils.timezone import now
 from openpyxl.utils.escape import unescape
 
+from mifumo.contacts import export
 from mifumo.contacts.models import Contact
 from mifumo.contacts.phones import normalize_phone
 from tests.factories import create_contact, create_group
@@ -312,6 +314,25 @@ def test_it_applies_the_search_to_the_export(alice_client, tenant_a):
     create_contact(tenant_a, name="Other", phone="+255754000111")
 
     assert [row["name"] for row in export_csv(alice_client, search="0712")] == ["Match"]
+
+
+def test_it_exports_a_name_search_oldest_first_across_chunks(alice_client, tenant_a, monkeypatch):
+    """A name search alone is read by ids from its word rows on PostgreSQL, export.CHUNK at a
+    time (the attribute columns too); elsewhere through the list's filter: the same rows."""
+    monkeypatch.setattr(export, "CHUNK", 2)
+    names = ["Juma 1", "Neema", "Asha Juma", "Jumanne", "Mwajuma", "Juma 2", "Baraka Juma"]
+    start = now() - timedelta(days=1)
+    for i, name in enumerate(names):
+        attributes = {"class": "2B"} if name == "Baraka Juma" else {}
+        contact = create_contact(tenant_a, name=name, tags=[f"t{i}"], attributes=attributes)
+        Contact.objects.filter(pk=contact.pk).update(created_at=start + timedelta(minutes=i))
+
+    rows = export_csv(alice_client, search="juma")
+
+    expected = ["Juma 1", "Asha Juma", "Jumanne", "Juma 2", "Baraka Juma"]
+    assert [row["name"] for row in rows] == expected
+    assert [row["tags"] for row in rows] == ["t0", "t2", "t3", "t5", "t6"]
+    assert [row["class"] for row in rows] == ["", "", "", "", "2B"]
 
 
 def test_it_applies_the_opted_out_filter_to_the_xlsx_export(alice_client, tenant_a):

@@ -4,7 +4,7 @@ match anywhere when the query has an @ or a dot.
 
 Every test runs on both databases (SQLite splits the names itself; PostgreSQL reads
 ContactWord, kept by triggers), so both give the same answers. A name search alone is paged and
-counted from ContactWord on PostgreSQL (views.NameSearchPaginator); with another filter it is a
+counted from ContactWord on PostgreSQL (filters.NameSearchPaginator); with another filter it is a
 condition on the contacts: both must list the same contacts in the same order.
 """
 

@@ -3,12 +3,16 @@ and a spreadsheet, templates, schedules in the organisation's timezone, and a te
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.test import Client
+from django.utils.timezone import now
 from playwright.sync_api import expect
 
 from mifumo.contacts import services as contacts
+from mifumo.contacts.models import Contact
 from mifumo.delivery.models import Campaign, CampaignStatus, Message
 from mifumo.messaging.models import SenderId, SenderIdStatus, Template
 from mifumo.messaging.services.billing import credit_top_up
@@ -294,3 +298,21 @@ def test_more_recipients_than_a_send_takes_are_refused_before_sending(sign_in, a
     page.get_by_role("button", name="Send now").click()
     expect(page.get_by_test_id("send-error")).to_contain_text("At most 2 recipients per send")
     assert not Campaign.objects.exists()
+
+
+def test_the_contact_picker_shows_the_newest_matches_by_name(alice, tenant_a):
+    """Ten of them: on PostgreSQL a name search is paged from its word rows, never sorting
+    every match by name (bench/contacts_list.py's million contacts)."""
+    start = now() - timedelta(days=1)
+    for i in range(12):
+        contact = create_contact(tenant_a, name=f"Juma {i:02d}")
+        Contact.objects.filter(pk=contact.pk).update(created_at=start + timedelta(minutes=i))
+    create_contact(tenant_a, name="Mwajuma")  # not a word beginning with "juma"
+    client = Client()
+    client.force_login(alice)
+
+    for query in ("juma", "jum ju"):
+        page = client.get("/compose/contacts/", {"q": query}).content.decode()
+
+        shown = re.findall(r"<span>(Juma \d\d|Mwajuma) ·", page)
+        assert shown == [f"Juma {i:02d}" for i in range(2, 12)], query

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from django.db import connection
 from django.test import Client
 from django.utils.timezone import now
 from playwright.sync_api import expect
 
+from mifumo.contacts.filters import NameSearchPaginator
 from mifumo.contacts.models import Contact
 from mifumo.delivery.models import Campaign, Message
 from tests.factories import create_contact, create_group, insert_contacts
@@ -71,6 +74,26 @@ def test_it_shows_fifty_contacts_a_page(sign_in, alice, tenant_a):
     page.get_by_role("link", name="Next →").click()
     expect(page.get_by_text("Page 3 of 3")).to_be_visible()
     expect(rows(page)).to_have_count(20)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a name search is counted up to a cap on PostgreSQL"
+)
+def test_a_name_search_says_more_match_than_it_counts(sign_in, alice, tenant_a, monkeypatch):
+    monkeypatch.setattr(NameSearchPaginator, "cap", 4)
+    insert_contacts(tenant_a, 6)  # "Contact 0000".."Contact 0005"
+    create_contact(tenant_a, name="Asha Juma")
+    page = sign_in(alice)
+    page.goto("/contacts/?search=contact")
+    expect(page.get_by_test_id("match-count")).to_have_text("More than 4 contacts match")
+    expect(rows(page)).to_have_count(6)
+    page.get_by_label("With the selected contacts").select_option("delete")
+    page.get_by_label("All the matching contacts (more than 4)").check()
+    expect(page.locator("#selection")).to_have_text("More than 4 selected")
+    page.get_by_role("button", name="Apply…").click()
+    expect(page.get_by_test_id("question")).to_have_text("Delete 6 contacts?")  # exact
+    page.goto("/contacts/?search=asha")
+    expect(page.get_by_test_id("match-count")).to_have_text("1 contact matches")
 
 
 def test_it_deletes_all_matching_contacts_across_pages_after_saying_how_many(

@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime, now
 from django.views.decorators.http import require_POST
 
-from mifumo.contacts.filters import ContactFilter
+from mifumo.contacts.filters import ContactFilter, NameSearchPaginator
 from mifumo.contacts.models import Contact, Group, Tag
 from mifumo.delivery.models import Campaign, Channel
 from mifumo.delivery.segments import GSM7_SINGLE, UCS2_SINGLE
@@ -290,11 +290,17 @@ def contact_search(request):
     """Contacts whose name, e-mail or phone match what is typed, to add one by one."""
     query = request.GET.get("q", "").strip()
     results = []
-    if query:
-        contacts = ContactFilter(
-            {"search": query}, queryset=for_tenant(Contact, request.tenant), request=request
-        ).qs
-        results = list(contacts.order_by("name", "id")[:SEARCH_RESULTS])
+    # The newest matches, as the contact list's first page has them, shown by name. The first
+    # by name of every match meant reading them all: 0.6 to 1.6 s for the 50,000 "juma"s of a
+    # million contacts, where a name search alone is paged from ContactWord in milliseconds.
+    contacts = for_tenant(Contact, request.tenant).order_by("-created_at", "-id")
+    search = ContactFilter.name_search_alone({"search": query}, request.tenant)
+    if search:
+        results = list(NameSearchPaginator(contacts, SEARCH_RESULTS, search=search).page(1))
+    elif query:
+        matches = ContactFilter({"search": query}, queryset=contacts, request=request).qs
+        results = list(matches.order_by("-created_at", "-id")[:SEARCH_RESULTS])
+    results.sort(key=lambda contact: (contact.name.casefold(), str(contact.pk)))
     chosen = set(request.GET.getlist("contacts"))
     return render(
         request,

@@ -12,8 +12,10 @@
     pageBox.indeterminate = ticked > 0 && ticked < rows.length;
     const everything = document.getElementById("all-matching").checked;
     const count = everything ? Number(form.dataset.total) : ticked;
+    // A name search counts up to a cap: "more than 10,000"; the confirmation says how many.
+    const more = everything && "capped" in form.dataset ? "More than " : "";
     document.getElementById("selection").textContent = count
-      ? `${count.toLocaleString("en")} selected`
+      ? `${more}${count.toLocaleString("en")} selected`
       : "None selected";
     form.querySelector(".bulk-tag").hidden = document.getElementById("bulk-action").value !== "tag";
     form.querySelector("button[type=submit]").disabled = count === 0;
