@@ -308,30 +308,21 @@ def _copy_new_messages(
     time as `recipients` yields them. A caller that renders its recipients lazily (a bulk
     send) thus overlaps its own work with the server's inserting and index updates, on the
     machine's other core, instead of doing both one after the other."""
-    stamp = now()
-    fixed_text = "\t".join(
-        [
-            MessageStatus.QUEUED,
-            "",
-            "",
-            "0",
-            (next_attempt_at or stamp).isoformat(),
-            "",
-            "",
-            stamp.isoformat(),
-            stamp.isoformat(),
-        ]
-    )
+    # The other columns take the defaults the table has for COPY (migration delivery 0006):
+    # queued, not attempted, created and due now, unless the campaign waits for its time.
+    due_column, due_text = "", ""
+    if next_attempt_at is not None:
+        due_column = ", " + connection.ops.quote_name(
+            Message._meta.get_field("next_attempt_at").column
+        )
+        due_text = f"\t{next_attempt_at.isoformat()}"
     campaign_columns = f"\t{campaign.tenant_id.hex}\t{campaign.pk.hex}\t"
     sms, subject = campaign.channel == Channel.SMS, _copy_text(campaign.subject)
     ids: dict[str, str] = {}
     total_segments = 0
     fresh_ids: list[str] = []
     lines: list[str] = []
-    sql = (
-        f"COPY {Message._meta.db_table} "
-        f"({_column_list(_row_fields())}, {_column_list(_fixed_fields())}) FROM STDIN"
-    )
+    sql = f"COPY {Message._meta.db_table} ({_column_list(_row_fields())}{due_column}) FROM STDIN"
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor, cursor.copy(sql) as copy:
         for recipient in recipients:
@@ -349,7 +340,7 @@ def _copy_new_messages(
                 f"{_copy_text(to)}\t"
                 f"{_copy_text(recipient.subject) if recipient.subject else subject}\t"
                 f"{_copy_text(recipient.body)}\t"
-                f"{segments}\t{encoding}\t{NULL if cost is None else cost}\t{fixed_text}\n"
+                f"{segments}\t{encoding}\t{NULL if cost is None else cost}{due_text}\n"
             )
             if len(lines) == COPY_CHUNK:
                 copy.write("".join(lines))

@@ -102,3 +102,30 @@ def test_new_messages_keep_every_character_of_their_text(tenant_a, body):
         body,
         body,
     ]
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_new_messages_start_queued_unattempted_and_due_when_their_campaign_is(tenant_a, scheduled):
+    # On PostgreSQL COPY leaves these columns to the table's defaults (migration 0006).
+    before = now()
+    at = before + timedelta(hours=3) if scheduled else None
+    with mock.patch("mifumo.delivery.services._queue_dispatch"):
+        campaign = services.campaign_accept(
+            tenant=tenant_a,
+            scheduled_at=at,
+            recipients=[Recipient(to=f"+25571300000{i}", body="Habari") for i in range(3)],
+        )
+    after = now()
+    messages = list(Message.objects.filter(campaign=campaign))
+    assert len(messages) == 3
+    for message in messages:
+        assert message.status == MessageStatus.QUEUED
+        assert (message.attempts, message.provider, message.provider_message_id) == (0, "", "")
+        assert (message.error_code, message.error_message) == ("", "")
+        # The database's clock and this one are the machine's; allow for the transaction.
+        assert before - timedelta(seconds=1) <= message.created_at <= after
+        assert message.updated_at == message.created_at
+        if scheduled:
+            assert message.next_attempt_at == at
+        else:
+            assert before - timedelta(seconds=1) <= message.next_attempt_at <= after
