@@ -76,18 +76,18 @@ def message_cost(e164: str, segments: int) -> Decimal:
 
 
 def price_by_number() -> Callable[[str, int], Decimal]:
-    """message_cost for many numbers: the table is read once and each calling-code prefix
-    priced once (a bulk send prices 10,000 numbers, nearly all with the same prefix)."""
+    """message_cost for many numbers: the table is read once and each calling-code prefix and
+    segment count priced once (a bulk send prices 10,000 numbers, nearly all alike)."""
     table = _price_table()
     default = settings.SMS_DEFAULT_PRICE
-    by_prefix: dict[tuple[str, int], Decimal] = {}
+    costs: dict[tuple[str, int], Decimal] = {}
 
     def cost(e164: str, segments: int) -> Decimal:
         key = (e164[:4], segments)  # "+" and the longest calling code decide the price
-        price = by_prefix.get(key)
-        if price is None:
-            price = by_prefix[key] = table.get(region_of(e164), default) * segments
-        return price
+        known = costs.get(key)
+        if known is None:
+            known = costs[key] = table.get(region_of(e164), default) * segments
+        return known
 
     return cost
 

@@ -65,28 +65,27 @@ def _schedule(value):
 
 
 def _recipients(contacts: list) -> list[RecipientInput]:
-    # Positional arguments and few lookups: this runs for each of 10,000 contacts.
     recipients = []
-    append = recipients.append
     for item in contacts:
         if not isinstance(item, dict):
-            append(RecipientInput("", None))
+            recipients.append(RecipientInput(label="", phone=None))
             continue
-        phone = item.get("phone")
-        name = item.get("name")
+        phone, name = item.get("phone"), item.get("name")
         variables = (
             {
                 key: value
                 for key, value in item.items()
                 if key not in ("phone", "name") and isinstance(value, str | int | float | bool)
             }
-            if len(item)
-            > (phone is not None or "phone" in item) + (name is not None or "name" in item)
+            if len(item) > ("phone" in item) + ("name" in item)
             else None  # only phone and name: the common case, no variables
         )
-        append(
+        recipients.append(
             RecipientInput(
-                str(phone or ""), phone, name if name.__class__ is str else "", "", variables
+                label=str(phone or ""),
+                phone=phone,
+                name=name if isinstance(name, str) else "",
+                variables=variables,
             )
         )
     return recipients
