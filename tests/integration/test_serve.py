@@ -18,9 +18,11 @@ import pytest
 
 from tests.integration.conftest import free_port, wait_until
 
-# Serial: these time `mifumo serve`'s start (healthy within 15 s), which other tests running
-# beside them on the same cores push past its limits.
-pytestmark = [pytest.mark.integration, pytest.mark.serial]
+pytestmark = [pytest.mark.integration]
+# Serial: the tests of the shared `mifumo serve` time its start (healthy within 15 s), which
+# other tests running beside them on the same cores push past its limit. The others start a
+# serve of their own and time nothing: they run in the parallel step.
+timed_start = pytest.mark.serial
 
 SCALE_OUT_VARIABLES = {
     "DATABASE_URL",
@@ -101,6 +103,7 @@ def shared_serve(tmp_path_factory):
         yield running
 
 
+@timed_start
 def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(shared_serve):
     served = shared_serve
     assert served["ready_after"] < 15
@@ -130,6 +133,7 @@ def test_it_is_healthy_within_15_seconds_and_answers_register_then_me(shared_ser
     assert f"{base}/" in banner and "/api/auth/register/" in banner
 
 
+@timed_start
 def test_with_no_vendor_configured_sms_go_through_the_simulator_and_come_back_delivered(
     shared_serve,
 ):
@@ -174,8 +178,11 @@ def test_with_no_vendor_configured_sms_go_through_the_simulator_and_come_back_de
     assert received["by_vendor"]["arkesel"] == 5
 
 
-def test_it_restarts_a_child_that_dies(served):
-    supervisor = psutil.Process(served["process"].pid)
+def test_it_restarts_a_child_that_dies_then_stops_every_child_cleanly_on_sigterm(served):
+    # One serve for both (each start costs ~10 s of CI): the children after a restart must
+    # stop on SIGTERM as well as the first ones.
+    process = served["process"]
+    supervisor = psutil.Process(process.pid)
     web = _child_named(supervisor, "gunicorn")
     assert web is not None
     web.kill()
@@ -187,11 +194,9 @@ def test_it_restarts_a_child_that_dies(served):
     assert replacement.pid != web.pid
     wait_until(lambda: _healthy(served["base"]), 30, "not healthy after the restart")
 
-
-def test_it_stops_every_child_cleanly_on_sigterm(served):
-    process = served["process"]
-    children = psutil.Process(process.pid).children(recursive=True)
+    children = supervisor.children(recursive=True)
     assert any("redis-server" in " ".join(c.cmdline()) for c in children)
+    assert replacement in children
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     _gone, alive = psutil.wait_procs(children, timeout=15)
