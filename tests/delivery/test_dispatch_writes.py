@@ -11,7 +11,7 @@ import pytest
 from django.utils.timezone import now
 
 from mifumo.delivery import dispatch, services
-from mifumo.delivery.models import Message, MessageStatus
+from mifumo.delivery.models import Campaign, Channel, Message, MessageStatus
 from mifumo.delivery.services import Recipient
 
 
@@ -102,6 +102,39 @@ def test_new_messages_keep_every_character_of_their_text(tenant_a, body):
         body,
         body,
     ]
+
+
+def test_a_chunk_with_one_text_to_escape_keeps_every_text_and_count(tenant_a, monkeypatch):
+    # COPY checks each chunk once and escapes the whole chunk when one text needs it; the
+    # segments are counted on the text as given (80 backslashes are 160 septets: 1 segment;
+    # escaped, 320). Costs are formatted once per value.
+    monkeypatch.setattr(services, "COPY_CHUNK", 3)
+    bodies = ["Habari", "\\" * 80, "Karibu", "Tab\there", "Plain", "Mwisho"]
+    costs = [Decimal("25.5000"), None, Decimal("25.5000"), Decimal("51"), None, Decimal("25.5")]
+    with mock.patch("mifumo.delivery.services._queue_dispatch"):
+        campaign = services.campaign_accept(
+            tenant=tenant_a,
+            recipients=[
+                Recipient(to=f"+25571300001{i}", body=body, cost=cost)
+                for i, (body, cost) in enumerate(zip(bodies, costs, strict=True))
+            ],
+        )
+    stored = Message.objects.filter(campaign=campaign).order_by("to")
+    assert [(m.body, m.segments, m.cost) for m in stored] == [
+        (body, 1, cost) for body, cost in zip(bodies, costs, strict=True)
+    ]
+    assert Campaign.objects.get(pk=campaign.pk).total_segments == 6
+
+
+def test_an_email_subject_with_a_tab_is_stored_as_given(tenant_a):
+    with mock.patch("mifumo.delivery.services._queue_dispatch"):
+        campaign = services.campaign_accept(
+            tenant=tenant_a,
+            channel=Channel.EMAIL,
+            subject="Ada\tya muhula \\ 2",
+            recipients=[Recipient(to=f"mzazi{i}@shule.example", body="Habari") for i in range(3)],
+        )
+    assert {m.subject for m in Message.objects.filter(campaign=campaign)} == {"Ada\tya muhula \\ 2"}
 
 
 @pytest.mark.parametrize("scheduled", [False, True])

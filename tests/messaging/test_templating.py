@@ -230,3 +230,37 @@ def test_it_renders_a_contact_through_its_context():
     assert template.render(contact_context(attributes={"class": "F1", "fee": 1})) == (
         "Habari mzazi, F1: 1"
     )
+
+
+@pytest.mark.parametrize(
+    ("given_name", "contact", "variables"),
+    [
+        ("  Juma   Ali ", None, None),
+        ("", {"name": "Mwajuma  Hassan", "email": "", "attributes": {}}, None),
+        ("", {"name": "Asha", "email": "", "attributes": {"Name": "Bi. Asha"}}, None),
+        ("Baraka", {"name": "Baraka", "email": "", "attributes": {"form": "2B"}}, None),
+        ("Neema", None, {"NAME": "Mama Neema"}),
+        ("", None, None),
+    ],
+)
+def test_a_bulk_sends_name_only_context_gives_what_the_full_one_does(
+    given_name, contact, variables
+):
+    # A bulk send builds just {"name"} for "Habari {{name}}" when nothing can override it;
+    # whatever the recipient, the text must come out as the full context renders it.
+    from mifumo.messaging.services.sends import RecipientInput, _context
+
+    recipient = RecipientInput(
+        label="", phone="+255712345678", name=given_name, variables=variables
+    )
+    text = compile_template("Habari {{name|mzazi}}!")
+    full = contact_context(
+        name=given_name or (contact["name"] if contact else ""),
+        phone="+255712345678",
+        email="",
+        attributes=contact["attributes"] if contact else None,
+        extra=variables,
+    )
+    assert text.render(_context(recipient, contact, "+255712345678", text.variables)) == (
+        text.render(full)
+    )
