@@ -204,7 +204,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mifumo.tenancy.permissions.IsTenantMember"],
     "DEFAULT_PARSER_CLASSES": ["mifumo.tenancy.parsers.BoundedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["mifumo.tenancy.renderers.FastJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "mifumo.tenancy.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
