@@ -128,7 +128,8 @@ def campaign_add_recipients(
         )
     scheduled = campaign.status == CampaignStatus.SCHEDULED
     next_attempt_at = campaign.scheduled_at if scheduled else None
-    if not campaign.total_messages and connection.vendor == "postgresql":
+    copied = not campaign.total_messages and connection.vendor == "postgresql"
+    if copied:
         # A campaign with no messages yet was created in this transaction (campaign_open), so
         # no other transaction can add to it: no conflicts are possible and COPY may be used.
         ids, total_segments = _copy_new_messages(
@@ -140,14 +141,18 @@ def campaign_add_recipients(
         )
     if not ids:
         return {}
+    if copied:
+        # Its totals and counters are known: one UPDATE, no reading back.
+        _count_new_campaign(campaign, len(ids), total_segments)
+        if not scheduled:
+            transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
+        return ids
     counted = Campaign.objects.filter(pk=campaign.pk).update(
         total_messages=F("total_messages") + len(ids),
         total_segments=F("total_segments") + total_segments,
     )
     if not counted:
-        # Messages carry no database constraint on their campaign (see Message.campaign):
-        # a campaign deleted meanwhile (only ever with its tenant) takes this send with it.
-        raise ApplicationError("Campaign not found.", error_code="not_found", status_code=404)
+        raise _campaign_gone()
     if campaign.status in CAMPAIGN_FINISHED:  # completed or failed: cancelled refused above
         Campaign.objects.filter(pk=campaign.pk).update(
             status=CampaignStatus.QUEUED, completed_at=None
@@ -164,6 +169,23 @@ def campaign_add_recipients(
     if not scheduled:
         transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
     return ids
+
+
+def _campaign_gone() -> ApplicationError:
+    # Messages carry no database constraint on their campaign (see Message.campaign): a
+    # campaign deleted meanwhile (only ever with its tenant) takes this send with it.
+    return ApplicationError("Campaign not found.", error_code="not_found", status_code=404)
+
+
+def _count_new_campaign(campaign: Campaign, messages: int, segments: int) -> None:
+    stamp = now()
+    counters = {MessageStatus.QUEUED: messages}
+    if not Campaign.objects.filter(pk=campaign.pk).update(
+        total_messages=messages, total_segments=segments, counters=counters, counters_at=stamp
+    ):
+        raise _campaign_gone()
+    campaign.total_messages, campaign.total_segments = messages, segments
+    campaign.counters, campaign.counters_at = counters, stamp
 
 
 def _insert_new_messages(
