@@ -59,27 +59,34 @@ def insert_rows(
 
 def _insert_unnest(model, columns, rows, head, tail, returning: bool) -> Any:
     by_column = {f.column: f for f in model._meta.local_concrete_fields}
-    types, picks = [], []
-    for index, column in enumerate(columns):
+    picks, scalars, arrays, unnested = [], [], [], []
+    for index, (column, values) in enumerate(zip(columns, zip(*rows, strict=True), strict=True)):
         db_type = by_column[column].db_type(connection)
-        if db_type in ("jsonb", "uuid"):  # sent as text (JSON, hex digits), cast here
-            types.append("text")
-            picks.append(f"c{index}::{db_type}")
+        sent = "text" if db_type in ("jsonb", "uuid") else db_type  # JSON, hex digits: cast
+        cast = f"::{db_type}" if sent != db_type else ""
+        # A column with one value for every row (the tenant, the chunk's time, an empty
+        # opt-out...) is sent once, not as an array: psycopg dumps an array's elements one by
+        # one in Python, about half of the client's time per chunk when all went as arrays.
+        if values.count(values[0]) == len(values):
+            picks.append(f"%b::{sent}{cast}")
+            scalars.append(values[0])
         else:
-            types.append(db_type)
-            picks.append(f"c{index}")
-    arrays = [list(values) for values in zip(*rows, strict=True)]
-    names = ", ".join(f"c{i}" for i in range(len(columns)))
+            picks.append(f"c{index}{cast}")
+            unnested.append((f"c{index}", f"%b::{sent}[]"))
+            arrays.append(list(values))
+    if not unnested:  # one row, or rows all alike: still one row per row
+        unnested.append(("c", "%b::int[]"))
+        arrays.append(list(range(len(rows))))
     # Identifiers come from the model's metadata and types from its fields; values are
     # parameters. So are they in every statement below.
     sql = (
         f"{head}SELECT {', '.join(picks)} FROM unnest("  # noqa: S608
         # %b: the arrays travel in binary; as text, psycopg quotes every element with regexes.
-        + ", ".join(f"%b::{t}[]" for t in types)
-        + f") AS rows({names}){tail}"
+        + ", ".join(param for _, param in unnested)
+        + f") AS rows({', '.join(name for name, _ in unnested)}){tail}"
     )
     with driver_cursor() as cursor:
-        cursor.execute(sql, arrays)
+        cursor.execute(sql, [*scalars, *arrays])
         return [value for (value,) in cursor.fetchall()] if returning else cursor.rowcount
 
 

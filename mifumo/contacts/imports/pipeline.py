@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from django.db import connection
 from django.utils.timezone import now
 
 from mifumo.contacts.imports import bulksql, read_rows, sniff
@@ -38,7 +39,7 @@ from mifumo.contacts.imports.read_spreadsheet import open_spreadsheet
 from mifumo.contacts.imports.read_vcard import open_vcard
 from mifumo.contacts.imports.sniff import FileRejected
 from mifumo.contacts.imports.table import Row, Table
-from mifumo.contacts.imports.upsert import ChunkResult, Policy, upsert_chunk
+from mifumo.contacts.imports.upsert import ChunkResult, Plan, Policy, plan_chunk, upsert_chunk
 from mifumo.tenancy.models import Tenant
 
 PREVIEW_ROWS = 20
@@ -238,6 +239,7 @@ class Prepared:
     last_row: int  # the row number of its last row
     contacts: list[ContactRow]
     errors: list[RowError]
+    plan: Plan | None = None  # the contacts' statement values, made with them
 
 
 @dataclass
@@ -255,6 +257,9 @@ class Importer:
     def __post_init__(self) -> None:
         self.normalise = RowNormaliser(self.mapping, self.tenant.default_region)
         bulksql.tune_connection()
+        # Taken here, in the caller's thread: prepare() may run in a thread of its own, which
+        # must not open a connection of its own.
+        self.ops = connection.ops
         if self.started_at is None:
             self.started_at = now()
         # Without a guardian column no row makes a guardian, so none is looked for.
@@ -270,7 +275,10 @@ class Importer:
                 errors.append(
                     RowError(number, problem.column, str(problem.value)[:200], problem.reason)
                 )
-        return Prepared(len(rows), rows[-1][0], contacts, errors)
+        # The statement values too: on PostgreSQL the server inserts the chunk before while
+        # this thread makes them, rather than waiting for them.
+        plan = plan_chunk(self.tenant, contacts, self.policy, self.ops) if contacts else None
+        return Prepared(len(rows), rows[-1][0], contacts, errors, plan)
 
     def write(self, prepared: Prepared) -> ChunkResult:
         """Upsert a prepared chunk; the caller holds the transaction."""
@@ -279,6 +287,7 @@ class Importer:
             rows=prepared.contacts,
             policy=self.policy,
             guardians_made_at=self.guardians_made_at,
+            plan=prepared.plan,
         )
         result.errors = sorted([*prepared.errors, *result.errors], key=lambda e: e.row)
         return result

@@ -88,27 +88,25 @@ class _Target:
     changed: bool = False
 
 
-def upsert_chunk(
-    *,
-    tenant: Tenant,
-    rows: Sequence[ContactRow],
-    policy: Policy,
-    guardians_made_at: datetime | None = None,
-) -> ChunkResult:
-    """Create, update or skip each row; the caller holds the transaction.
+@dataclass
+class Plan:
+    """A chunk's rows grouped by phone, with the ids and statement values of its candidate
+    contacts: pure Python, no database, so the reader thread makes it (plan_chunk) while the
+    database writes the chunk before; only what depends on the database is left to
+    upsert_chunk."""
 
-    `guardians_made_at`: the import's start, the same for all its chunks (see the module's
-    docstring); None when the file has no guardian column.
+    stamp: datetime  # the chunk's time: its new contacts' created_at and updated_at
+    values: _Values
+    by_phone: dict[str, list[ContactRow]]
+    ids: dict[str, str]
+    candidates: list[tuple]
 
-    Every phone of the chunk is first inserted as a new contact, ON CONFLICT DO NOTHING:
-    the database checks the (tenant, phone) index once, and RETURNING names the phones that
-    were new. Only the others, the duplicates, are then read (update_existing) or counted.
-    A SELECT before the INSERT would probe the same index twice for every row."""
-    result = ChunkResult()
-    if not rows:
-        return result
+
+def plan_chunk(tenant: Tenant, rows: Sequence[ContactRow], policy: Policy, ops=None) -> Plan:
+    """`ops`: the database's operations (connection.ops), taken by the caller in its own
+    thread, since this may run in another: nothing here connects."""
     stamp = now()
-    values = _Values(tenant, stamp)
+    values = _Values(tenant, stamp, ops or connection.ops)
     by_phone: dict[str, list[ContactRow]] = {}
     for row in rows:
         by_phone.setdefault(row.phone, []).append(row)
@@ -125,6 +123,39 @@ def upsert_chunk(
     # In phone order, each page of the (tenant, phone) index is changed once per chunk rather
     # than again and again as random phones come by.
     candidates.sort(key=_phone_of)
+    return Plan(stamp, values, by_phone, ids, candidates)
+
+
+def upsert_chunk(
+    *,
+    tenant: Tenant,
+    rows: Sequence[ContactRow],
+    policy: Policy,
+    guardians_made_at: datetime | None = None,
+    plan: Plan | None = None,
+) -> ChunkResult:
+    """Create, update or skip each row; the caller holds the transaction.
+
+    `guardians_made_at`: the import's start, the same for all its chunks (see the module's
+    docstring); None when the file has no guardian column. `plan`: plan_chunk() of the same
+    rows and policy, made beforehand (else made here).
+
+    Every phone of the chunk is first inserted as a new contact, ON CONFLICT DO NOTHING:
+    the database checks the (tenant, phone) index once, and RETURNING names the phones that
+    were new. Only the others, the duplicates, are then read (update_existing) or counted.
+    A SELECT before the INSERT would probe the same index twice for every row."""
+    result = ChunkResult()
+    if not rows:
+        return result
+    if plan is None:
+        plan = plan_chunk(tenant, rows, policy)
+    stamp, values, by_phone, ids, candidates = (
+        plan.stamp,
+        plan.values,
+        plan.by_phone,
+        plan.ids,
+        plan.candidates,
+    )
     created = set(
         bulksql.insert_rows(
             Contact,
@@ -260,9 +291,10 @@ class _Values:
     Ids are 32 hex digits: what SQLite stores for a UUIDField, and text PostgreSQL casts to
     uuid (bulksql does)."""
 
-    def __init__(self, tenant: Tenant, stamp) -> None:
+    def __init__(self, tenant: Tenant, stamp, ops) -> None:
         self.tenant = tenant.pk.hex
-        self.stamp = connection.ops.adapt_datetimefield_value(stamp)
+        self.ops = ops
+        self.stamp = ops.adapt_datetimefield_value(stamp)
         self.raw_stamp = stamp
 
     def time(self, value):
@@ -270,7 +302,7 @@ class _Values:
             return None
         if value is self.raw_stamp:
             return self.stamp
-        return connection.ops.adapt_datetimefield_value(value)
+        return self.ops.adapt_datetimefield_value(value)
 
     @staticmethod
     def attributes(value: dict) -> str:
