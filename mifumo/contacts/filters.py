@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable
 from functools import cached_property
 
@@ -37,7 +38,14 @@ def id_list(ids: Iterable) -> RawSQL | list:
     17% of a bulk edit's Python instructions (perf stat), in its five such statements."""
     if connection.vendor != "postgresql":
         return list(ids)
-    return RawSQL("SELECT unnest(%s::uuid[])", [[str(value) for value in ids]])
+    return RawSQL("SELECT unnest(%s::uuid[])", [uuid_array(ids)])
+
+
+def uuid_array(ids: Iterable) -> str:
+    """PostgreSQL's text of a uuid[] for `%s::uuid[]`: psycopg quotes one string where it
+    dumps a list element by element, 1 ms for 100 ids against 0.25 ms, and a bulk edit
+    passes its ids five times. Each id goes through UUID(), so the text holds nothing else."""
+    return "{" + ",".join([str(v if isinstance(v, uuid.UUID) else uuid.UUID(v)) for v in ids]) + "}"
 
 
 def escape_like(text: str) -> str:
@@ -196,6 +204,11 @@ class ContactFilter(django_filters.FilterSet):
     class Meta:
         model = Contact
         fields = []
+
+    @classmethod
+    def in_use(cls, params) -> bool:
+        """Whether any of these filters, ordering included, is given a value."""
+        return any(params.get(name) for name in cls.base_filters)
 
     @classmethod
     def narrows(cls, params) -> bool:

@@ -175,7 +175,13 @@ class ContactCount(models.Model):
         counts the rows: its tenants are small."""
         if connection.vendor != "postgresql":
             return Contact.objects.filter(tenant=tenant).count()
-        return cls.objects.filter(tenant=tenant).aggregate(total=models.Sum("count"))["total"] or 0
+        # Written out: the ORM's aggregate() took a twelfth of a list page's Python (cProfile).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT sum(count) FROM "{cls._meta.db_table}" WHERE tenant_id = %s',  # noqa: S608
+                [tenant.pk],
+            )
+            return int(cursor.fetchone()[0] or 0)  # sum() of bigint is numeric: a Decimal
 
 
 # Import jobs live in contacts/imports/ and belong to this app.

@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Length, Lower
 from django.utils.timezone import now
 
 from mifumo.contacts.fields import MAX_TAGS, clean_attributes
-from mifumo.contacts.filters import id_list
+from mifumo.contacts.filters import id_list, uuid_array
 from mifumo.contacts.models import (
     SYSTEM_GROUP_NAMES,
     Contact,
@@ -73,7 +73,7 @@ def _replace_tags(contact_ids: Sequence[uuid.UUID], tags: Sequence[Tag]) -> None
             "SELECT c, t FROM unnest(%s::uuid[]) c, unnest(%s::bigint[]) t"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [[str(cid) for cid in contact_ids], tag_ids])
+            cursor.execute(sql, [uuid_array(contact_ids), tag_ids])
         return
     contacts = [Contact._meta.pk.get_db_prep_value(cid, connection) for cid in contact_ids]
     sql = (

@@ -93,9 +93,14 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     }
 
     def get_queryset(self):
-        contacts = super().get_queryset()
-        # The export reads the relations it writes by chunks of its own.
-        return contacts if self.action == "export" else with_relations(contacts)
+        # Once a request: the list asks twice (its rows and their page), and the relations'
+        # three subqueries took 1-2 ms of Python to build each time (cProfile). A queryset
+        # is not evaluated here, and filtering or slicing it makes a new one.
+        if "_contacts" not in self.__dict__:
+            contacts = super().get_queryset()
+            # The export reads the relations it writes by chunks of its own.
+            self._contacts = contacts if self.action == "export" else with_relations(contacts)
+        return self._contacts
 
     def get_throttles(self):
         return [ContactsBulkThrottle()] if self.action in BULK_ACTIONS else []
@@ -113,6 +118,10 @@ class ContactViewSet(TenantScopedMixin, viewsets.ModelViewSet):
             # The tenant's contacts, of which NameSearchPaginator or the export picks the
             # search's by id: filtered, they would build its condition for nothing (3 ms of
             # Python in a list's request, cProfile).
+            return queryset
+        if not ContactFilter.in_use(self.request.query_params):
+            # Every filter ignores an absent or empty value: the FilterSet and its form would
+            # change nothing, for an eighth of the plain list's Python time (cProfile).
             return queryset
         return super().filter_queryset(queryset)
 
