@@ -72,3 +72,15 @@ def test_renamed_contacts_have_their_new_words_and_others_keep_theirs(tenant_a):
     assert {r[1] for r in stored} >= {"baraka", "komba", "lulu"}
     assert "mushi" not in {r[1] for r in stored}
     assert untouched_before <= stored
+
+
+@pytest.mark.django_db
+def test_the_word_table_is_vacuumed_after_ten_thousand_changed_rows():
+    # Migration 0008: renames churn the word rows; the default (a fifth of the table) would
+    # leave name searches reading the heap for days on a big tenant.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'contacts_contactword'")
+        (options,) = cursor.fetchone()
+    assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=10000"} <= set(
+        options or []
+    )
