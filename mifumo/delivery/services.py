@@ -142,30 +142,9 @@ def campaign_add_recipients(
     if not ids:
         return {}
     if copied:
-        # Its totals and counters are known: one UPDATE, no reading back.
         _count_new_campaign(campaign, len(ids), total_segments)
-        if not scheduled:
-            transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
-        return ids
-    counted = Campaign.objects.filter(pk=campaign.pk).update(
-        total_messages=F("total_messages") + len(ids),
-        total_segments=F("total_segments") + total_segments,
-    )
-    if not counted:
-        raise _campaign_gone()
-    if campaign.status in CAMPAIGN_FINISHED:  # completed or failed: cancelled refused above
-        Campaign.objects.filter(pk=campaign.pk).update(
-            status=CampaignStatus.QUEUED, completed_at=None
-        )
-    campaign.refresh_from_db()
-    if campaign.total_messages == len(ids):
-        # A new campaign: its counters are known without counting.
-        Campaign.objects.filter(pk=campaign.pk).update(
-            counters={MessageStatus.QUEUED: len(ids)}, counters_at=now()
-        )
     else:
-        Campaign.objects.filter(pk=campaign.pk).update(counters_at=None)
-        transaction.on_commit(lambda: campaign_refresh(campaign.pk))
+        _count_added_messages(campaign, len(ids), total_segments)
     if not scheduled:
         transaction.on_commit(lambda: _queue_dispatch(campaign.pk))
     return ids
@@ -178,6 +157,8 @@ def _campaign_gone() -> ApplicationError:
 
 
 def _count_new_campaign(campaign: Campaign, messages: int, segments: int) -> None:
+    """A campaign just filled by COPY: its totals and counters are known, one UPDATE sets
+    them and nothing is read back."""
     stamp = now()
     counters = {MessageStatus.QUEUED: messages}
     if not Campaign.objects.filter(pk=campaign.pk).update(
@@ -186,6 +167,30 @@ def _count_new_campaign(campaign: Campaign, messages: int, segments: int) -> Non
         raise _campaign_gone()
     campaign.total_messages, campaign.total_segments = messages, segments
     campaign.counters, campaign.counters_at = counters, stamp
+
+
+def _count_added_messages(campaign: Campaign, messages: int, segments: int) -> None:
+    """Add to totals other transactions may be adding to as well; the counters are counted
+    again after the commit unless the campaign turns out to have only these messages."""
+    counted = Campaign.objects.filter(pk=campaign.pk).update(
+        total_messages=F("total_messages") + messages,
+        total_segments=F("total_segments") + segments,
+    )
+    if not counted:
+        raise _campaign_gone()
+    if campaign.status in CAMPAIGN_FINISHED:  # completed or failed: cancelled refused above
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=CampaignStatus.QUEUED, completed_at=None
+        )
+    campaign.refresh_from_db()
+    if campaign.total_messages == messages:
+        # A new campaign: its counters are known without counting.
+        Campaign.objects.filter(pk=campaign.pk).update(
+            counters={MessageStatus.QUEUED: messages}, counters_at=now()
+        )
+    else:
+        Campaign.objects.filter(pk=campaign.pk).update(counters_at=None)
+        transaction.on_commit(lambda: campaign_refresh(campaign.pk))
 
 
 def _insert_new_messages(
