@@ -195,6 +195,11 @@ def compile_template(text: str) -> CompiledTemplate:
     )
 
 
+def spoken_name(name: str | None) -> str:
+    """A name as `{{name}}` gives it: its words with single spaces between them."""
+    return " ".join((name or "").split())
+
+
 def contact_context(
     *,
     name: str = "",
@@ -207,7 +212,7 @@ def contact_context(
     name and the rest), phone, email, each attribute, then `extra` (a spreadsheet row's
     columns, say). Keys go through variable_key(); a later source overrides an earlier one
     only with a non-blank value, so an empty attribute never hides the contact's name."""
-    name = " ".join((name or "").split())
+    name = spoken_name(name)
     first, _, last = name.partition(" ")
     context: dict[str, object] = {
         "name": name,

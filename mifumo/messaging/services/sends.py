@@ -34,6 +34,7 @@ from mifumo.messaging.templating import (
     TemplateSyntaxError,
     compile_template,
     contact_context,
+    spoken_name,
 )
 from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
@@ -349,7 +350,7 @@ def _context(
         # With no attributes or columns that could name themselves "name", the one value
         # contact_context() would give the text, without building the other four (a tenth of
         # a 10,000-recipient send's Python).
-        return {"name": " ".join((recipient.name or (contact["name"] if contact else "")).split())}
+        return {"name": spoken_name(recipient.name or (contact["name"] if contact else ""))}
     return contact_context(
         name=recipient.name or (contact["name"] if contact else ""),
         phone=e164,
