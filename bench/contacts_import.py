@@ -154,6 +154,7 @@ def child(case: str, path: str) -> None:
                 tenant=tenant, user=None, file_name=Path(path).name, data=upload, start=False
             )
         ImportJob.objects.filter(pk=job.pk).update(queued_at=now())  # as /start/ would
+        created_at_seconds = time.perf_counter() - wall
         created_mb = _rss_mb("VmHWM")
         _reset_peak()  # from here on VmHWM is the worker's part alone
         tasks = 1
@@ -162,6 +163,7 @@ def child(case: str, path: str) -> None:
         job.refresh_from_db()
         assert job.status == "completed", job.error
         outcome = {
+            "create_seconds": created_at_seconds,
             "create_peak_mb": created_mb,
             "run_peak_mb": _rss_mb("VmHWM"),
             "imported": job.imported,
@@ -395,6 +397,11 @@ def report(case: str, database: str, runs: list[dict]) -> None:
         f"{case:9} {database:8} median {median(runs, 'seconds'):6.2f} s (runs {', '.join(seconds)};"
         f" cpu {median(runs, 'cpu'):.2f} s"
         + (f", server cpu {median(runs, 'server_cpu'):.2f} s" if database == "postgres" else "")
+        + (
+            f"; job created in {median(runs, 'create_seconds'):.2f} s"
+            if "create_seconds" in first
+            else ""
+        )
         + f")  peak {median(runs, 'peak_mb'):5.0f} MB"
         f" (own {median(runs, 'own_mb'):4.0f} MB"
         + (

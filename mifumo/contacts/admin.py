@@ -1,6 +1,18 @@
 from django.contrib import admin
 
-from mifumo.contacts.models import Contact, Group, Tag
+from mifumo.contacts.models import Contact, ContactGroup, ContactTag, Group, Tag
+
+
+class ContactTagInline(admin.TabularInline):
+    model = ContactTag
+    raw_id_fields = ["tag"]
+    extra = 0
+
+
+class ContactGroupInline(admin.TabularInline):
+    model = ContactGroup
+    raw_id_fields = ["group"]
+    extra = 0
 
 
 @admin.register(Contact)
@@ -9,7 +21,9 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "phone_e164", "email"]
     raw_id_fields = ["tenant", "guardians"]
-    filter_horizontal = ["tags", "groups"]
+    # Tags and groups have through models of their own (models.ContactTag), which the
+    # admin edits as inlines, not as a two-list widget.
+    inlines = [ContactTagInline, ContactGroupInline]
 
 
 @admin.register(Group)
