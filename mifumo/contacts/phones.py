@@ -22,6 +22,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, ValidationResult
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
+from mifumo.memory import forget_tracebacks
+
 MAX_INPUT_LENGTH = 40
 
 _REASONS = {
@@ -82,6 +84,7 @@ def _normalize_phone_slow(raw: object, region: str) -> str:
         try:
             number = phonenumbers.parse(candidate, candidate_region)
         except NumberParseException as error:
+            forget_tracebacks(error)  # parse() leaves a cycle through its frame: see there
             first_reason = first_reason or _PARSE_REASONS.get(
                 error.error_type, "is not a phone number"
             )

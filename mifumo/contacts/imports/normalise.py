@@ -23,6 +23,7 @@ from mifumo.contacts.fields import clean_attributes, clean_tags
 from mifumo.contacts.imports import mapping as m
 from mifumo.contacts.models import SYSTEM_GROUP_NAMES
 from mifumo.contacts.phones import MAX_INPUT_LENGTH, InvalidPhone, normalize_phone
+from mifumo.memory import forget_tracebacks
 
 MAX_NAME = 200
 MAX_EMAIL = 254
@@ -282,7 +283,8 @@ def check_email(text: str, column: str) -> str:
         return email
     try:
         validate_email(email)
-    except ValidationError:
+    except ValidationError as error:
+        forget_tracebacks(error)  # it refers to itself: see there
         raise RowProblem(column, text, f"Invalid email address: {email!r}") from None
     return email
 

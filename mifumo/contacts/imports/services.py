@@ -34,6 +34,7 @@ from mifumo.contacts.imports.pipeline import (
 )
 from mifumo.contacts.imports.sniff import FileRejected
 from mifumo.contacts.imports.upsert import ChunkResult, Policy
+from mifumo.memory import collector_paused_in_task
 from mifumo.observability import metrics
 from mifumo.tenancy import audit
 from mifumo.tenancy.errors import ApplicationError
@@ -259,7 +260,7 @@ def import_job_run(*, job_id, budget_seconds: float | None = None) -> bool:
         started_at=job.started_at,  # the same in every task of the job
     )
     try:
-        with files.opened(job.pk) as stream:
+        with files.opened(job.pk) as stream, collector_paused_in_task():
             finished = _import_job_chunks(job, importer, stream, started, budget)
     except _Superseded:
         return False
