@@ -28,7 +28,9 @@ Peak memory is the process's peak resident set (getrusage ru_maxrss), Django inc
 "own" column subtracts the process's size just before the import. For job runs the peak is
 also split: "create" is the peak up to the job's creation (the API's part, which gets the file
 as an open file, as Django hands over an upload spooled to disk), "run" the peak of the
-import_job_run() calls alone (the worker's part; Linux's VmHWM, reset in between).
+import_job_run() calls alone (the worker's part; Linux's VmHWM, reset in between), "from" the
+process's size when that part began (what the creation freed but did not give back to the OS
+stays in this process; a worker of its own would not hold it).
 
 SQLite runs use a fresh copy of a migrated database in a temporary directory; PostgreSQL runs
 use the database mifumo_bench_import (or --pg-database) on 127.0.0.1, dropped and created
@@ -157,6 +159,9 @@ def child(case: str, path: str) -> None:
         created_at_seconds = time.perf_counter() - wall
         created_mb = _rss_mb("VmHWM")
         _reset_peak()  # from here on VmHWM is the worker's part alone
+        # What the process holds when the worker's part starts: a worker of its own would
+        # not hold what the creation left behind (freed, but not all given back to the OS).
+        run_start_mb = _rss_mb()
         tasks = 1
         while services.import_job_run(job_id=job.pk):
             tasks += 1
@@ -166,6 +171,7 @@ def child(case: str, path: str) -> None:
             "create_seconds": created_at_seconds,
             "create_peak_mb": created_mb,
             "run_peak_mb": _rss_mb("VmHWM"),
+            "run_start_mb": run_start_mb,
             "imported": job.imported,
             "skipped": job.skipped,
             "failed": job.failed,
@@ -406,6 +412,7 @@ def report(case: str, database: str, runs: list[dict]) -> None:
         f" (own {median(runs, 'own_mb'):4.0f} MB"
         + (
             f"; create {median(runs, 'create_peak_mb'):.0f}, run {median(runs, 'run_peak_mb'):.0f}"
+            f" from {median(runs, 'run_start_mb'):.0f}"
             if "run_peak_mb" in first
             else ""
         )

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.test import Client
 
 from mifumo.contacts.models import Contact, ContactGroup, ContactTag, Group, Tag
-from mifumo.tenancy.models import Tenant
-from tests.factories import create_contact, create_group, create_tenant
+from mifumo.tenancy.models import Tenant, User
+from tests.factories import PASSWORD, create_contact, create_group, create_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +128,27 @@ def test_the_migration_keeps_the_links_that_were_there():
         assert list(moved.groups.values_list("name", flat=True)) == ["Form 2B"]
     finally:
         MigrationExecutor(connection).migrate(after)
+
+
+def test_staff_see_a_contacts_tags_and_groups_in_the_admin(tenant_a):
+    # Through models of their own: the admin shows them as inlines (admin.py).
+    contact = tagged_contact(tenant_a, "vip", "wazazi")
+    User.objects.create_superuser(email="ops@mifumo.example", password=PASSWORD, name="Ops")
+    client = Client()
+    assert client.login(username="ops@mifumo.example", password=PASSWORD)
+
+    page = client.get(f"/admin/contacts/contact/{contact.pk}/change/")
+
+    assert page.status_code == 200
+    shown = {
+        inline.formset.model.__name__: sorted(
+            str(form.instance) for form in inline.formset.initial_forms
+        )
+        for inline in page.context["inline_admin_formsets"]
+    }
+    tags = dict(Tag.objects.values_list("name", "pk"))
+    group = Group.objects.get()
+    assert shown == {
+        "ContactTag": sorted(f"{contact.pk} #{tags[name]}" for name in ("vip", "wazazi")),
+        "ContactGroup": [f"{contact.pk} in {group.pk}"],
+    }
