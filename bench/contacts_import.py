@@ -24,6 +24,10 @@ Cases (every run is a fresh process, so peak memory is the run's own):
   the 50k time, memory flat. The 500,000-row file is ~28 MB, over the API's 10 MB upload
   limit: the job is created through the same service, below the HTTP layer.
 
+"speed" is how many milliseconds a fixed pure-Python loop took just before each run (lower is
+faster): this VM's speed drifts by up to half within a minute, so compare runs whose speeds
+are alike, and read a ratio of two cases with their speeds beside it.
+
 Peak memory is the process's peak resident set (getrusage ru_maxrss), Django included; the
 "own" column subtracts the process's size just before the import. For job runs the peak is
 also split: "create" is the peak up to the job's creation (the API's part, which gets the file
@@ -326,8 +330,24 @@ def fresh(database: str, template: Path, base: Path) -> Path:
     return workdir
 
 
+def machine_speed() -> float:
+    """Milliseconds a fixed piece of pure Python takes now, the median of five. This VM's
+    speed drifts (the same loop ran at 5.4 and then 11 million additions a second within one
+    half-minute): printed beside each run, it tells a slow run from a slow machine."""
+
+    def loop() -> float:
+        started = time.perf_counter()
+        total = 0
+        for number in range(300_000):
+            total += number
+        return (time.perf_counter() - started) * 1000
+
+    return statistics.median(loop() for _ in range(5))
+
+
 def run_once(case: str, database: str, path: Path, template: Path, base: Path) -> dict:
     workdir = fresh(database, template, base)
+    speed = machine_speed()
     try:
         completed = subprocess.run(
             [sys.executable, __file__, "--child", case, str(path)],
@@ -341,7 +361,7 @@ def run_once(case: str, database: str, path: Path, template: Path, base: Path) -
         shutil.rmtree(workdir, ignore_errors=True)
     if completed.returncode != 0:
         raise SystemExit(f"{case} on {database} failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(completed.stdout.strip().splitlines()[-1]) | {"speed_ms": speed}
 
 
 def main() -> None:
@@ -398,9 +418,11 @@ def median(runs: list[dict], key: str) -> float:
 
 def report(case: str, database: str, runs: list[dict]) -> None:
     seconds = [f"{run['seconds']:.2f}" for run in runs]
+    speeds = "/".join(f"{run['speed_ms']:.0f}" for run in runs)
     first = runs[0]
     print(
         f"{case:9} {database:8} median {median(runs, 'seconds'):6.2f} s (runs {', '.join(seconds)};"
+        f" speed {speeds} ms;"
         f" cpu {median(runs, 'cpu'):.2f} s"
         + (f", server cpu {median(runs, 'server_cpu'):.2f} s" if database == "postgres" else "")
         + (
