@@ -35,6 +35,12 @@ from mifumo.contacts.imports.sniff import FileRejected
 
 # Slices of the stored file read per query on PostgreSQL: memory per task, not per file.
 SLICE_BYTES = 4 * 1024 * 1024
+# Slices written per query on PostgreSQL: larger than any upload the API takes (10 MB), which
+# goes in one statement as before; a larger file (an import made below the API) is appended
+# slice by slice, so its creation holds one slice, not the whole file (a 28 MB CSV: 172 MB at
+# its peak). Each append rewrites the value so far: bytes written grow with the square of
+# the file's size over the slice's, a price paid only past the API's limit.
+KEEP_SLICE_BYTES = 16 * 1024 * 1024
 # A file whose job is gone (its tenant deleted, its creation rolled back) is removed after this.
 ORPHAN_AFTER_SECONDS = 24 * 3600
 
@@ -66,8 +72,13 @@ def keep(job_id, stream: BinaryIO) -> None:
         with driver_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {_TABLE} SET file_data = %b WHERE id = %s",  # noqa: S608
-                [stream.read(), job_id],
+                [stream.read(KEEP_SLICE_BYTES), job_id],
             )
+            while part := stream.read(KEEP_SLICE_BYTES):
+                cursor.execute(
+                    f"UPDATE {_TABLE} SET file_data = file_data || %b WHERE id = %s",  # noqa: S608
+                    [part, job_id],
+                )
         return
     path = _path(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
