@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from django.core.signals import request_finished
 from django.dispatch import receiver
@@ -14,8 +14,7 @@ from django.dispatch import receiver
 _request = threading.local()  # gunicorn serves several requests per process, one per thread
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused() -> AbstractContextManager[None]:
     """Run a block with Python's cyclic garbage collector off, and collect once the request
     has been answered.
 
@@ -28,18 +27,14 @@ def collector_paused() -> Iterator[None]:
     has finished, after the response has gone to the client (Django's request_finished).
     Other threads of the process run without collections while the block lasts.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-            _request.collect = True
+    return _collector_off(then=_collect_after_the_request)
 
 
-@contextmanager
-def collector_paused_in_task() -> Iterator[None]:
+def _collect_after_the_request() -> None:
+    _request.collect = True
+
+
+def collector_paused_in_task() -> AbstractContextManager[None]:
     """collector_paused() for a task's block, outside any request: the young objects are
     collected when the block ends.
 
@@ -51,6 +46,13 @@ def collector_paused_in_task() -> Iterator[None]:
     block, so it is still in the youngest generation when the block ends, and collecting
     that generation alone finds it (after a 50,000-row import a full collection found
     nothing more)."""
+    return _collector_off(then=lambda: gc.collect(0))
+
+
+@contextmanager
+def _collector_off(*, then: Callable[[], object]) -> Iterator[None]:
+    """The collector off for the block; `then` runs when the outermost such block ends (a
+    nested one neither turns the collector back on nor runs its own)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -58,7 +60,7 @@ def collector_paused_in_task() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-            gc.collect(0)
+            then()
 
 
 def forget_tracebacks(error: BaseException) -> None:

@@ -45,6 +45,22 @@ def _link_model(name: str, table: str, other: str, other_model: str):
     )
 
 
+def _without_constraint(model_name: str, name: str, to: str, db_index: bool = True):
+    """The link model's foreign key, altered to no constraint in the database (and, with
+    db_index=False, no index of its own)."""
+    return migrations.AlterField(
+        model_name=model_name,
+        name=name,
+        field=models.ForeignKey(
+            db_constraint=False,
+            db_index=db_index,
+            on_delete=django.db.models.deletion.CASCADE,
+            related_name="+",
+            to=to,
+        ),
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("contacts", "0008_contactword_autovacuum"),
@@ -77,46 +93,8 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.AlterField(
-            model_name="contacttag",
-            name="contact",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="contacts.contact",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="contacttag",
-            name="tag",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="contacts.tag",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="contactgroup",
-            name="contact",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="contacts.contact",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="contactgroup",
-            name="group",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="contacts.group",
-            ),
-        ),
+        _without_constraint("contacttag", "contact", "contacts.contact", db_index=False),
+        _without_constraint("contacttag", "tag", "contacts.tag"),
+        _without_constraint("contactgroup", "contact", "contacts.contact", db_index=False),
+        _without_constraint("contactgroup", "group", "contacts.group"),
     ]
