@@ -123,10 +123,12 @@ class ContactTag(models.Model):
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
     )
+    # Its index: the contacts with a tag (?tag=, a send to a tag).
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, db_constraint=False, related_name="+")
 
     class Meta:
         db_table = "contacts_contact_tags"
+        # One link a pair; also a contact's tags (the index begins with contact).
         unique_together = [("contact", "tag")]
 
     def __str__(self) -> str:
@@ -140,12 +142,14 @@ class ContactGroup(models.Model):
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
     )
+    # Its index: a group's members (?group=, a send to a group, member counts).
     group = models.ForeignKey(
         Group, on_delete=models.CASCADE, db_constraint=False, related_name="+"
     )
 
     class Meta:
         db_table = "contacts_contact_groups"
+        # One membership a pair; also a contact's groups (the index begins with contact).
         unique_together = [("contact", "group")]
 
     def __str__(self) -> str:
