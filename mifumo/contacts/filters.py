@@ -178,7 +178,7 @@ def phone_prefixes(query: str, region: str) -> list[str]:
         prefixes.add(f"+{country_code}{digits.lstrip('0')}")
     if not (country_code and digits.startswith("0")):
         # "255712..." typed without its plus. No country code begins with 0, so "0712" is only
-        # ever national: its one prefix is counted by an index-only scan of contact_phone_prefix
+        # ever national: its one prefix is counted by an index-only scan of contact_unique_phone
         # (bench/contacts_list.py), where two need a bitmap heap scan of every matching row.
         prefixes.add("+" + digits)
     return sorted(prefixes)
@@ -225,7 +225,7 @@ class ContactFilter(django_filters.FilterSet):
             prefixes = phone_prefixes(query, self.request.tenant.default_region)
             if len(prefixes) > 1:
                 # "712" may be national (+255712) or international (+712), and seldom both.
-                # One prefix is counted by an index-only scan of contact_phone_prefix; an OR of
+                # One prefix is counted by an index-only scan of contact_unique_phone; an OR of
                 # two by a bitmap heap scan of every match (bench/contacts_list.py), so the
                 # prefixes that match nothing are dropped first, at one index probe each.
                 prefixes = [

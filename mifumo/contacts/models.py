@@ -54,6 +54,20 @@ class Group(models.Model):
         return self.name
 
 
+class E164Field(models.CharField):
+    """A phone number as E.164 text ("+255712345678"): a plus and digits, whose only sensible
+    order is their bytes'. On PostgreSQL the column takes the "C" collation, under which a
+    plain B-tree serves a prefix search (LIKE '+2557%'): contact_unique_phone serves ?search=
+    by phone, and no second index of the phone (varchar_pattern_ops, dropped by migration
+    0010) is written on every import and edit. SQLite compares bytes already (BINARY)."""
+
+    def db_parameters(self, connection):
+        parameters = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            parameters["collation"] = "C"
+        return parameters
+
+
 class Contact(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: every index of the table below begins with tenant, and each one
@@ -62,7 +76,7 @@ class Contact(models.Model):
         Tenant, on_delete=models.CASCADE, related_name="contacts", db_index=False
     )
     name = models.CharField(max_length=200, blank=True)
-    phone_e164 = models.CharField(max_length=16)
+    phone_e164 = E164Field(max_length=16)
     email = models.EmailField(max_length=254, blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True, through="ContactTag")
     attributes = models.JSONField(default=dict, blank=True)
@@ -79,7 +93,9 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            # One contact per phone in a tenant; also serves lookups by exact phone.
+            # One contact per phone in a tenant; also serves lookups by exact phone, searches by
+            # a phone's beginning (?search=0712: LIKE '+255712%', see E164Field) and
+            # ?ordering=phone_e164.
             models.UniqueConstraint(fields=["tenant", "phone_e164"], name="contact_unique_phone"),
         ]
         indexes = [
@@ -98,8 +114,8 @@ class Contact(models.Model):
                 name="contact_inactive",
             ),
         ]
-        # PostgreSQL-only indexes (phone prefix search, name/e-mail substring search) are made
-        # in migration 0002, which names the queries they serve.
+        # PostgreSQL-only indexes (e-mail substring search) are made in migration 0002, which
+        # names the queries they serve; name searches have the word table (ContactWord).
 
     def __str__(self) -> str:
         return f"{self.name} <{self.phone_e164}>"
