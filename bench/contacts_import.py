@@ -160,7 +160,7 @@ def child(case: str, path: str) -> None:
                 tenant=tenant, user=None, file_name=Path(path).name, data=upload, start=False
             )
         ImportJob.objects.filter(pk=job.pk).update(queued_at=now())  # as /start/ would
-        created_at_seconds = time.perf_counter() - wall
+        create_seconds = time.perf_counter() - wall
         created_mb = _rss_mb("VmHWM")
         _reset_peak()  # from here on VmHWM is the worker's part alone
         # What the process holds when the worker's part starts: a worker of its own would
@@ -172,7 +172,7 @@ def child(case: str, path: str) -> None:
         job.refresh_from_db()
         assert job.status == "completed", job.error
         outcome = {
-            "create_seconds": created_at_seconds,
+            "create_seconds": create_seconds,
             "create_peak_mb": created_mb,
             "run_peak_mb": _rss_mb("VmHWM"),
             "run_start_mb": run_start_mb,

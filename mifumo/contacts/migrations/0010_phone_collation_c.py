@@ -5,7 +5,7 @@ write for every contact an import adds and every contact an edit renames, and, f
 tenant, half the randomly placed index pages (phones arrive in no order) that an import
 reads and writes back.
 
-The column changes first on PostgreSQL only: SQLite compares bytes already, and Django would
+The index and the column change on PostgreSQL only: SQLite compares bytes already, and Django would
 rebuild its whole table for a field whose class changed.
 """
 
