@@ -20,6 +20,9 @@ from typing import Any
 from django.db import connection
 
 _BATCH_ROWS = 256
+# SQLite: pages of write-ahead log after which the committing connection copies it into the
+# database (see tune_connection; an import job hands this to a thread of its own: wal.py).
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 def insert_rows(
@@ -140,7 +143,7 @@ def tune_connection() -> None:
     if connection.vendor == "sqlite" and not connection.in_atomic_block:
         connection.ensure_connection()
         connection.connection.execute("PRAGMA temp_store = MEMORY")
-        connection.connection.execute("PRAGMA wal_autocheckpoint = 10000")
+        connection.connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.timezone import now
 
-from mifumo.contacts.imports import files
+from mifumo.contacts.imports import files, wal
 from mifumo.contacts.imports import mapping as m
 from mifumo.contacts.imports.models import ImportJob, ImportRowError, ImportStatus
 from mifumo.contacts.imports.pipeline import (
@@ -260,8 +260,12 @@ def import_job_run(*, job_id, budget_seconds: float | None = None) -> bool:
         started_at=job.started_at,  # the same in every task of the job
     )
     try:
-        with files.opened(job.pk) as stream, collector_paused_in_task():
-            finished = _import_job_chunks(job, importer, stream, started, budget)
+        with (
+            files.opened(job.pk) as stream,
+            collector_paused_in_task(),
+            wal.checkpoints_beside() as checkpoints,
+        ):
+            finished = _import_job_chunks(job, importer, stream, started, budget, checkpoints)
     except _Superseded:
         return False
     except FileRejected as error:
@@ -278,7 +282,12 @@ def import_job_run(*, job_id, budget_seconds: float | None = None) -> bool:
 
 
 def _import_job_chunks(
-    job: ImportJob, importer: Importer, stream: BinaryIO, started: float, budget: float
+    job: ImportJob,
+    importer: Importer,
+    stream: BinaryIO,
+    started: float,
+    budget: float,
+    checkpoints: wal.Checkpointer,
 ) -> bool:
     """Import the file's chunks from the job's place on; False when the time ran out first."""
     rows = data_rows(
@@ -296,6 +305,7 @@ def _import_job_chunks(
             if done_some and time.monotonic() - started > budget:
                 return False
             _import_job_chunk(job, importer, chunk)
+            checkpoints.committed()
             done_some = True
         return True
     finally:
