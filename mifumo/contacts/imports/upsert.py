@@ -220,7 +220,7 @@ def upsert_chunk(
             conflict=["tenant_id", "phone_e164"],
             update=columns,
         )
-    _link(tenant, values, linked, guardians_made_at)
+    _link(tenant, values, linked, guardians_made_at, made={ids[phone] for phone in created})
     return result
 
 
@@ -374,8 +374,10 @@ def _link(
     values: _Values,
     contacts: list[tuple[str, list[ContactRow]]],
     guardians_made_at: datetime | None,
+    made: set[str],
 ) -> None:
-    """Tags, groups (including a school's role and class groups) and guardians."""
+    """Tags, groups (including a school's role and class groups) and guardians. `made`: the
+    ids of the contacts this chunk's INSERT created."""
     tag_names: dict[str, str] = {}
     group_kinds: dict[str, tuple[str, str]] = {}
     for _contact_id, rows in contacts:
@@ -389,23 +391,38 @@ def _link(
                 group_kinds.setdefault(ROLE_GROUPS["parent"].lower(), _system("parent"))
     tags = _named_ids(Tag, tenant, [(name, None) for name in tag_names.values()])
     groups = _named_ids(Group, tenant, list(group_kinds.values()))
-    # Pairs may repeat (two rows of one phone): ON CONFLICT DO NOTHING takes care of them.
-    tag_links: list[tuple] = []
-    group_links: set[tuple] = set()
+    # A pair may come twice (two rows of one phone): these keep one, in the contacts' order
+    # (their ids ascend, so the (contact, tag) index is appended to).
+    tag_links: dict[tuple, None] = {}
+    group_links: dict[tuple, None] = {}
     wards = []
     for contact_id, rows in contacts:
         for row in rows:
             if row.tags:
-                tag_links.extend((contact_id, tags[t.lower()]) for t in row.tags)
+                tag_links.update(dict.fromkeys((contact_id, tags[t.lower()]) for t in row.tags))
             if row.groups or row.role or row.class_name:
-                group_links.update((contact_id, groups[n.lower()]) for n, _ in _row_groups(row))
+                group_links.update(
+                    dict.fromkeys((contact_id, groups[n.lower()]) for n, _ in _row_groups(row))
+                )
             if row.guardian_phone:
                 wards.append((contact_id, row))
-    bulksql.insert_rows(ContactTags, ["contact_id", "tag_id"], tag_links, conflict=[])
+    _insert_links(ContactTags, ["contact_id", "tag_id"], tag_links, made)
     if wards:
         parents = groups[ROLE_GROUPS["parent"].lower()]
-        group_links.update(_link_guardians(tenant, values, wards, parents, guardians_made_at))
-    bulksql.insert_rows(ContactGroups, ["contact_id", "group_id"], list(group_links), conflict=[])
+        guardian_links = _link_guardians(tenant, values, wards, parents, guardians_made_at)
+        group_links.update(dict.fromkeys(guardian_links))
+    _insert_links(ContactGroups, ["contact_id", "group_id"], group_links, made)
+
+
+def _insert_links(model, columns: list[str], links: dict[tuple, None], made: set[str]) -> None:
+    """A contact made by this chunk has no links yet, and no other transaction can see it to
+    add one: its links go in a plain INSERT. ON CONFLICT DO NOTHING, for the contacts that
+    were there, costs PostgreSQL a speculative insertion per row (6,500 links: 34 → 50 ms)."""
+    new, old = [], []
+    for link in links:
+        (new if link[0] in made else old).append(link)
+    bulksql.insert_rows(model, columns, new)
+    bulksql.insert_rows(model, columns, old, conflict=[])
 
 
 def _system(role: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mifumo.contacts.models import Contact
+from mifumo.contacts.models import Contact, ContactTag
 from tests.contacts.imports.builders import xlsx_by_xlsxwriter
 from tests.contacts.imports.conftest import phones_of, upload
 from tests.helpers import assert_error
@@ -135,6 +135,28 @@ def test_update_existing_takes_the_rows_non_empty_fields(alice_client, tenant_a,
     assert juma.email == "juma@new.example"
     assert sorted(t.name for t in juma.tags.all()) == ["new", "old"]
     assert juma.attributes == {"house": "Red", "admission": "A-3"}
+
+
+def test_links_are_written_once_for_new_and_existing_contacts(alice_client, tenant_a, contact_in):
+    # A new contact's links go in a plain INSERT, an existing one's with ON CONFLICT DO
+    # NOTHING (upsert._insert_links): neither may write a pair twice or fail on one.
+    contact_in(tenant_a, "+255712345678", name="Juma", tags=["old"])
+    csv = (
+        "name,phone,tags,groups\n"
+        "Asha,0713000001,wazazi,Form 2B\n"
+        "Asha,+255713000001,wazazi,Form 2B\n"  # the same new contact again
+        'Juma,0712345678,"old, new",Form 2B\n'  # a tag Juma has already
+    )
+    body = alice_client.post(
+        URL, {"import_type": "csv", "csv_data": csv, "update_existing": True}, format="json"
+    ).json()
+    assert (body["imported"], body["updated"], body["errors"]) == (1, 2, [])
+    asha = Contact.objects.get(tenant=tenant_a, phone_e164="+255713000001")
+    juma = Contact.objects.get(tenant=tenant_a, phone_e164="+255712345678")
+    assert [t.name for t in asha.tags.all()] == ["wazazi"]
+    assert sorted(t.name for t in juma.tags.all()) == ["new", "old"]
+    assert [g.name for g in asha.groups.all()] == [g.name for g in juma.groups.all()] == ["Form 2B"]
+    assert ContactTag.objects.filter(contact__tenant=tenant_a).count() == 3
 
 
 def test_with_neither_option_each_duplicate_is_an_error(alice_client, tenant_a, contact_in):
