@@ -4,8 +4,8 @@ Each chunk's commit appends the pages it changed to the WAL, and SQLite copies t
 the database (a checkpoint) in the commit that takes it past wal_autocheckpoint pages; that
 commit waits for the copy and two disk syncs. A chunk changes pages all over the random
 (tenant, phone) index, so its share of the log grows with the table: past ~50,000 contacts a
-checkpoint came every ~6 chunks and took 140 ms of a 200 ms chunk, 16 of them (2.2 s) in a
-500,000-row import against one in a 50,000-row one.
+checkpoint came every ~6 chunks and added 130-160 ms to a chunk of ~200, 16 of them (2.2 s) in
+a 500,000-row import against one in a 50,000-row one.
 
 While an import job runs, its connection leaves checkpoints alone and a thread with a
 connection of its own runs a passive checkpoint after each chunk's commit: passive
