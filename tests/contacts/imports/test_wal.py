@@ -4,7 +4,6 @@ import (wal.py), not in the import's own commits."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from contextlib import closing
 
 import pytest
@@ -13,18 +12,11 @@ from django.db import connection
 from mifumo.contacts.imports import services, wal
 from mifumo.contacts.imports.bulksql import WAL_AUTOCHECKPOINT_PAGES
 from mifumo.contacts.models import Contact
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="PostgreSQL has no write-ahead log of ours to copy"
 )
-
-
-def _wait_for(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
 
 
 def test_a_commit_wakes_the_thread_and_the_logged_pages_reach_the_database_file(tmp_path):
@@ -42,7 +34,7 @@ def test_a_commit_wakes_the_thread_and_the_logged_pages_reach_the_database_file(
         checkpointer = wal.Checkpointer(str(path))
         checkpointer.start()
         checkpointer.committed()
-        _wait_for(lambda: checkpointer.checkpoints == 1)
+        wait_until(lambda: checkpointer.checkpoints == 1, 10, "a checkpoint", interval=0.01)
         checkpointer.stop()
 
         assert path.stat().st_size > 500 * 1024  # 5000 rows of 100 bytes: copied
