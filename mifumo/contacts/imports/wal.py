@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from mifumo.contacts.imports.bulksql import WAL_AUTOCHECKPOINT_PAGES
 
@@ -115,5 +115,5 @@ def _restore_autocheckpoint() -> None:
         return
     try:
         connection.connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-    except (sqlite3.Error, DatabaseError):
+    except sqlite3.Error:  # the driver's own connection: its own errors
         logger.warning("import checkpoints: could not restore wal_autocheckpoint", exc_info=True)
