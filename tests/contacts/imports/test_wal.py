@@ -3,7 +3,9 @@ import (wal.py), not in the import's own commits."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from contextlib import closing
 
 import pytest
@@ -123,3 +125,54 @@ def test_inside_a_transaction_nothing_is_started(db):
     with wal.checkpoints_beside() as checkpointer:
         checkpointer.committed()
     assert checkpointer.checkpoints == 0
+
+
+class _SlowCheckpointer(wal.Checkpointer):
+    """Copies as a busy disk would: slower than the writer commits its next chunk."""
+
+    @staticmethod
+    def _checkpoint(db):
+        time.sleep(0.05)
+        return wal.Checkpointer._checkpoint(db)
+
+
+def test_a_long_log_makes_the_import_wait_for_its_copy_so_the_log_starts_again(tmp_path):
+    """SQLite writes the log from its start only when a commit finds all of it copied; with a
+    checkpoint always one chunk behind, the log would grow with the whole import."""
+    path = tmp_path / "import.sqlite3"
+    chunks = 40
+    checkpointer = _SlowCheckpointer(str(path), restart_after=100)
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute("CREATE TABLE t (x BLOB)")
+        checkpointer.start()
+        for _ in range(chunks):  # a chunk: 120 rows of a page each
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO t VALUES (?)", [(os.urandom(page_size // 2),)] * 120)
+            db.execute("COMMIT")
+            checkpointer.committed()
+            time.sleep(0.005)  # the next chunk's reading: shorter than a checkpoint here
+        checkpointer.stop()
+        assert db.execute("SELECT count(*) FROM t").fetchone() == (chunks * 120,)
+        # Until the last connection closes, the log's file keeps its largest size.
+        largest = (tmp_path / "import.sqlite3-wal").stat().st_size // (page_size + 24)
+
+    # 40 chunks' pages (4,965) when the log never started again; with the waits ~1,200 (the
+    # chunks committed before the first checkpoint's report, 50 ms in).
+    assert largest < chunks * 120 / 2
+    assert checkpointer.waits >= chunks / 2
+
+
+def test_with_its_thread_gone_a_long_log_does_not_hold_the_import(tmp_path):
+    checkpointer = wal.Checkpointer(str(tmp_path / "no" / "such" / "dir.sqlite3"), 0)
+    checkpointer.start()
+    checkpointer._thread.join()
+    checkpointer.log_pages = 10_000
+
+    started = time.monotonic()
+    checkpointer.committed()
+
+    assert time.monotonic() - started < 1
+    assert checkpointer.waits == 1
