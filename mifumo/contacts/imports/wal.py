@@ -19,8 +19,9 @@ worker's connection keeps at its largest size). So once a checkpoint finds the l
 wal_autocheckpoint pages, the import waits for the next one to finish before its next chunk,
 which then writes the log from its start: in a 500,000-row import one chunk in five waited,
 0.45 s in all (the reader thread prepares the next chunk meanwhile), and the file stayed at
-52 MB. PostgreSQL and SQLite outside WAL mode (or inside a test's transaction) are left as
-they are.
+52 MB. While another connection's read holds part of the log back, no checkpoint can finish
+it: each chunk then waits for one (milliseconds) and the log starts again once the read ends.
+PostgreSQL and SQLite outside WAL mode (or inside a test's transaction) are left as they are.
 """
 
 from __future__ import annotations
