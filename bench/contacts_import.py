@@ -22,7 +22,10 @@ Cases (every run is a fresh process, so peak memory is the run's own):
   xlsx50k is printed.
 - csv50k / csv500k: the same rows as CSV, 50,000 and 500,000 of them. Goal: 500k within 10x
   the 50k time, memory flat. The 500,000-row file is ~28 MB, over the API's 10 MB upload
-  limit: the job is created through the same service, below the HTTP layer.
+  limit: the job is created through the same service, below the HTTP layer. The summary also
+  prints, within each 500k run, the time a chunk takes over the file's first tenth and over
+  its last (from one chunk's commit to the next), whether the import slows down as the table
+  grows, free of what a run pays once and of the machine's drift between two runs.
 
 "speed" is how many milliseconds a fixed pure-Python loop took just before each run (lower is
 faster): this VM's speed drifts by up to half within a minute, so compare runs whose speeds
@@ -44,6 +47,7 @@ here, emptied before each run. Redis: databases 8 and 9 (nothing is queued there
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -166,9 +170,23 @@ def child(case: str, path: str) -> None:
         # What the process holds when the worker's part starts: a worker of its own would
         # not hold what the creation left behind (freed, but not all given back to the OS).
         run_start_mb = _rss_mb()
+        # When each chunk's commit returned: the time between two of them is the chunk's
+        # share of the run (its reading, if the writer waited for it, and a resumed task's
+        # start included), for the first and last tenths of the file. The first chunk's share
+        # is left out: it holds the task's start, which a run pays once.
+        chunk_ends = [time.perf_counter()]
+        write_chunk = services._import_job_chunk
+
+        def timed_chunk(*args):
+            write_chunk(*args)
+            chunk_ends.append(time.perf_counter())
+
+        services._import_job_chunk = timed_chunk
         tasks = 1
         while services.import_job_run(job_id=job.pk):
             tasks += 1
+        chunk_ms = [(b - a) * 1000 for a, b in itertools.pairwise(chunk_ends)]
+        tenth = max(1, len(chunk_ms) // 10)
         job.refresh_from_db()
         assert job.status == "completed", job.error
         outcome = {
@@ -180,6 +198,8 @@ def child(case: str, path: str) -> None:
             "skipped": job.skipped,
             "failed": job.failed,
             "tasks": tasks,
+            "first_tenth_ms": statistics.mean(chunk_ms[1 : tenth + 1] or chunk_ms),
+            "last_tenth_ms": statistics.mean(chunk_ms[-tenth:]),
         }
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     outcome["server_cpu"] = _server_cpu() - server
@@ -482,6 +502,15 @@ def summary(results: dict[tuple[str, str], list[dict]]) -> None:
                 f"{', '.join(f'{r:.1f}x' for r in rounds)}, median "
                 f"{statistics.median(rounds):.1f}x); peak {median(small, 'peak_mb'):.0f} MB "
                 f"at 50k, {median(big, 'peak_mb'):.0f} MB at 500k"
+            )
+            # Whether the import slows down as the table grows, free of what a run pays once
+            # (the job's creation, the first chunk's reading) and of the machine's drift
+            # between two runs: the last 50,000 rows against the first, within each run.
+            first, last = median(big, "first_tenth_ms"), median(big, "last_tenth_ms")
+            per_run = ", ".join(f"{b['last_tenth_ms'] / b['first_tenth_ms']:.2f}x" for b in big)
+            print(
+                f"{database}: 500k CSV per chunk of 5,000 rows: first 50,000 rows {first:.0f} ms, "
+                f"last 50,000 {last:.0f} ms = {last / first:.2f}x (runs {per_run})"
             )
 
 
