@@ -505,12 +505,12 @@ def summary(results: dict[tuple[str, str], list[dict]]) -> None:
             )
             # Whether the import slows down as the table grows, free of what a run pays once
             # (the job's creation, the first chunk's reading) and of the machine's drift
-            # between two runs: the last 50,000 rows against the first, within each run.
+            # between two runs: the file's last tenth against its first, within each run.
             first, last = median(big, "first_tenth_ms"), median(big, "last_tenth_ms")
             per_run = ", ".join(f"{b['last_tenth_ms'] / b['first_tenth_ms']:.2f}x" for b in big)
             print(
-                f"{database}: 500k CSV per chunk of 5,000 rows: first 50,000 rows {first:.0f} ms, "
-                f"last 50,000 {last:.0f} ms = {last / first:.2f}x (runs {per_run})"
+                f"{database}: 500k CSV per chunk: over the file's first tenth {first:.0f} ms, "
+                f"over its last {last:.0f} ms = {last / first:.2f}x (runs {per_run})"
             )
 
 
